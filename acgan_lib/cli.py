@@ -1,0 +1,274 @@
+"""Command line: ``python -m acgan_lib {train,generate,info,evaluate}``."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return value
+
+
+def _soft_one(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
+    return value
+
+
+def _data_source(text: str) -> str:
+    if text in ("auto", "bundled", "full") or Path(text).expanduser().is_dir():
+        return text
+    raise argparse.ArgumentTypeError(f"must be auto, bundled, full or an existing directory, got {text!r}")
+
+
+def _writable_dir(text: str) -> str:
+    """An output directory that exists and is writable, or can be created (checked, not created)."""
+    path = Path(text).expanduser()
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise argparse.ArgumentTypeError(f"{probe} is a file, not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write to {probe} (permission denied)")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import models, training
+
+    p = argparse.ArgumentParser(prog="python -m acgan_lib", description="ACGAN on MNIST (JAX / Flax NNX).")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train an ACGAN, writing checkpoints, samples and logs to --out")
+    t.add_argument("--epochs", type=_positive_int, default=100, help="epochs to train to (default 100)")
+    t.add_argument("--max-steps", type=_positive_int, default=None,
+                   help="stop after this many iterations in total (a checkpoint is saved)")
+    t.add_argument("--batch-size", type=_positive_int, default=training.BATCH_SIZE)
+    t.add_argument("--latent-dim", type=_positive_int, default=models.LATENT_DIM)
+    t.add_argument("--lr", type=_positive_float, default=training.LEARNING_RATE)
+    t.add_argument("--beta1", type=_unit_float, default=training.ADAM_BETA1)
+    t.add_argument("--soft-one", type=_soft_one, default=training.SOFT_ONE)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--data", type=_data_source, default="auto",
+                   help="auto (full MNIST if cached/downloadable, else bundled), bundled, full, or a directory")
+    t.add_argument("--data-dir", default=None, help="where full MNIST is cached (default $ACGAN_DATA_DIR or ~/.cache)")
+    t.add_argument("--out", type=_writable_dir, default="runs/acgan", help="run directory")
+    t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    t.add_argument("--log-every", type=_positive_int, default=10, help="fetch metrics every N iterations")
+    t.add_argument("--explicit-gradients", action="store_true",
+                   help="compute each loss's gradient separately and add them (same update, slower)")
+    t.add_argument("--eval-every-epoch", action="store_true",
+                   help="score samples with the digit judge after every epoch (evaluation.jsonl)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    g = sub.add_parser("generate", help="draw digits from a trained generator")
+    g.add_argument("--checkpoint", required=True, help="checkpoint, run directory, or 'pretrained'")
+    g.add_argument("--labels", type=int, nargs="+", default=None, help="classes to draw (default: all)")
+    g.add_argument("--per-class", type=_positive_int, default=1, help="samples per class (default 1)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npz (images, labels)")
+
+    sub.add_parser("info", help="layer and parameter summary of both networks").add_argument(
+        "--latent-dim", type=_positive_int, default=models.LATENT_DIM)
+
+    j = sub.add_parser("train-judge", help="train the independent digit judge on real digits")
+    j.add_argument("--epochs", type=_positive_int, default=15)
+    j.add_argument("--seed", type=int, default=0)
+    j.add_argument("--out", type=_writable_dir, required=True)
+
+    e = sub.add_parser("evaluate", help="score a generator with the digit judge")
+    e.add_argument("--checkpoint", required=True, help="checkpoint, run directory, or 'pretrained'")
+    e.add_argument("--per-class", type=_positive_int, default=100)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", default=None, help="write the metrics here (default: <checkpoint>/evaluation.json)")
+    return p
+
+
+def _resolve_checkpoint(text: str) -> Path:
+    from . import pretrained
+    return pretrained.GENERATOR_DIR if text == "pretrained" else Path(text)
+
+
+def cmd_train(args) -> int:
+    from . import checkpoint, data, trainer
+
+    cfg = trainer.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, latent_dim=args.latent_dim,
+                              lr=args.lr, beta1=args.beta1, soft_one=args.soft_one, seed=args.seed,
+                              log_every=args.log_every, explicit_gradients=args.explicit_gradients)
+    out = Path(args.out)
+    if not args.resume and (out / "checkpoints").is_dir() and checkpoint.complete_checkpoints(out / "checkpoints"):
+        print(f"error: {out} already holds a run; pass --resume to continue it or choose another --out",
+              file=sys.stderr)
+        return 2
+    ds = data.load_mnist(args.data, data_dir=args.data_dir)
+    tr = trainer.Trainer(cfg, ds, out)
+    if args.resume:
+        try:
+            tr.restore()
+        except checkpoint.CheckpointError as e:
+            print(f"error: cannot resume: {e}", file=sys.stderr)
+            return 2
+    on_log = None
+    if args.eval_every_epoch:
+        on_log = _epoch_evaluator(tr)
+    t0 = time.perf_counter()
+    try:
+        tr.train(max_steps=args.max_steps, progress=not args.no_progress, on_log=on_log)
+    except trainer.Interrupted as e:
+        print(str(e), file=sys.stderr)
+        return 130
+    except trainer.TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    print(f"trained to step {tr.step} in {time.perf_counter() - t0:.1f} s; outputs in {out}")
+    return 0
+
+
+def _epoch_evaluator(tr):
+    """An on_log callback that scores the generator with the judge at every epoch end."""
+    from . import evaluation
+
+    judge = evaluation.load_judge()
+    reference = evaluation.reference_features(judge)
+
+    def on_log(rows):
+        if tr.step % tr.steps_per_epoch:
+            return
+        tr._sync_modules()
+        res = evaluation.evaluate_generator(tr.gen, judge, per_class=50, seed=0, reference=reference,
+                                            with_diversity=False)
+        res.update(step=tr.step, epoch=tr.step // tr.steps_per_epoch)
+        with open(tr.out / "evaluation.jsonl", "a") as f:
+            f.write(json.dumps(res) + "\n")
+
+    return on_log
+
+
+def _labels_for(args, num_classes: int):
+    import numpy as np
+
+    labels = list(range(num_classes)) if args.labels is None else args.labels
+    bad = [l for l in labels if not 0 <= l < num_classes]
+    if bad:
+        raise ValueError(f"--labels must be in 0..{num_classes - 1}, got {bad}")
+    return np.repeat(np.array(labels, np.int32), args.per_class)
+
+
+def cmd_generate(args) -> int:
+    import jax
+    import numpy as np
+
+    from . import checkpoint, plotting, trainer
+
+    out = Path(args.out)
+    if out.suffix not in (".png", ".npz"):
+        print(f"error: --out must end in .png or .npz, got {out}", file=sys.stderr)
+        return 2
+    try:
+        gen = checkpoint.load_generator(_resolve_checkpoint(args.checkpoint))
+        labels = _labels_for(args, gen.num_classes)
+    except (checkpoint.CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    images = trainer.generate(gen, labels, key=jax.random.key(args.seed))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npz":
+        tmp = out.with_name(f".{out.name}.tmp.npz")
+        np.savez(tmp, images=images.astype(np.float32), labels=labels)
+        os.replace(tmp, out)
+    else:
+        # one column per requested class, per_class rows
+        n_labels = len(labels) // args.per_class
+        grid = images.reshape(n_labels, args.per_class, 28, 28, 1).transpose(1, 0, 2, 3, 4).reshape(-1, 28, 28, 1)
+        plotting.save_png(plotting.tile(grid, n_labels), out)
+    print(f"wrote {len(labels)} digits to {out}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from flax import nnx
+
+    from . import models
+
+    gen = models.Generator(args.latent_dim, rngs=nnx.Rngs(0))
+    disc = models.Discriminator(rngs=nnx.Rngs(1))
+    print(models.format_summary(gen, disc))
+    total = models.count_params(gen) + models.count_params(disc)
+    stats = models.count_params(gen, nnx.BatchStat)
+    print(f"combined: {total:,} trainable + {stats:,} batch-norm statistics = {total + stats:,} parameters")
+    print(f"transposed convolution implementation on this backend: {models.default_conv_impl()}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from . import checkpoint, evaluation
+
+    path = _resolve_checkpoint(args.checkpoint)
+    try:
+        gen = checkpoint.load_generator(path)
+    except checkpoint.CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    judge = evaluation.load_judge()
+    res = evaluation.evaluate_generator(gen, judge, per_class=args.per_class, seed=args.seed)
+    print(evaluation.format_report(res))
+    target = Path(args.json) if args.json else checkpoint.resolve(path) / "evaluation.json"
+    try:
+        checkpoint.write_json_atomic(target, res)
+        print(f"wrote {target}")
+    except OSError as e:
+        print(f"warning: could not write {target}: {e}", file=sys.stderr)
+    return 0
+
+
+def cmd_train_judge(args) -> int:
+    from . import evaluation
+
+    cmd = "python -m acgan_lib train-judge " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["train-judge"] else ""
+    prov = evaluation.train_and_save_judge(args.out, epochs=args.epochs, seed=args.seed, command=cmd)
+    print(f"judge held-out accuracy {prov['heldout_accuracy']:.4f} ({prov['heldout_examples']} digits); saved to {args.out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return {"train": cmd_train, "generate": cmd_generate, "info": cmd_info, "evaluate": cmd_evaluate,
+            "train-judge": cmd_train_judge}[args.command](args)

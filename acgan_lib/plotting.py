@@ -1,0 +1,96 @@
+"""Pictures: digit grids (as arrays, PNG files or matplotlib figures) and loss curves."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .data import to_pixels
+
+
+def tile(images: np.ndarray, ncols: int, pad: int = 2, pad_value: int = 0) -> np.ndarray:
+    """(N, 28, 28, 1) float in [-1, 1] -> one (rows*30, ncols*30) uint8 image, row-major."""
+    pix = to_pixels(np.asarray(images))
+    n, h, w = pix.shape
+    nrows = -(-n // ncols)
+    out = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad), pad_value, np.uint8)
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        out[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = pix[i]
+    return out
+
+
+def save_png(image: np.ndarray, path: str | Path, scale: int = 2) -> Path:
+    """Write a uint8 grey image (H, W) as PNG, atomically (temporary file + rename)."""
+    import matplotlib.image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    big = np.kron(image, np.ones((scale, scale), np.uint8)) if scale > 1 else image
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        matplotlib.image.imsave(tmp, big, cmap="gray", vmin=0, vmax=255, format="png")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def show_grid(images: np.ndarray, ncols: int, *, title: str | None = None,
+              col_labels: Sequence | None = None, row_labels: Sequence | None = None,
+              ax=None, scale: float = 0.6):
+    """Show (N, 28, 28, 1) digits in a grid on a matplotlib axis; returns the axis."""
+    import matplotlib.pyplot as plt
+
+    grid = tile(images, ncols)
+    nrows = -(-len(images) // ncols)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(2.0, ncols * scale), max(2.0, nrows * scale)))
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=255)
+    ax.set_xticks([] if col_labels is None else [2 + 30 * i + 14 for i in range(ncols)])
+    ax.set_yticks([] if row_labels is None else [2 + 30 * i + 14 for i in range(nrows)])
+    if col_labels is not None:
+        ax.set_xticklabels([str(c) for c in col_labels])
+        ax.xaxis.tick_top()
+    if row_labels is not None:
+        ax.set_yticklabels([str(r) for r in row_labels])
+    ax.tick_params(length=0)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average (same length), for noisy per-step losses."""
+    values = np.asarray(values, float)
+    if window <= 1 or len(values) < 2:
+        return values
+    c = np.cumsum(np.insert(values, 0, 0.0))
+    out = np.empty_like(values)
+    for i in range(len(values)):
+        lo = max(0, i + 1 - window)
+        out[i] = (c[i + 1] - c[lo]) / (i + 1 - lo)
+    return out
+
+
+def plot_losses(log: Mapping[str, np.ndarray], *, window: int = 10, axes=None):
+    """Discriminator and generator losses (realness / class terms) against step; returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+    steps = np.asarray(log["step"])
+    for ax, who in zip(axes, ("d", "g")):
+        for term, style in (("loss", "-"), ("realness_loss", "--"), ("class_loss", ":")):
+            key = f"{who}_{term}"
+            if key in log and len(log[key]):
+                ax.plot(steps, smooth(log[key], window), style, label=term)
+        ax.set_title({"d": "discriminator", "g": "generator"}[who] + f" (moving average of {window})")
+        ax.set_xlabel("iteration")
+        ax.legend()
+    return axes

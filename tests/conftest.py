@@ -1,0 +1,35 @@
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+from flax import nnx  # noqa: E402
+
+from acgan_lib import models, training  # noqa: E402
+
+
+@pytest.fixture
+def nets():
+    """A fresh generator, discriminator and their optimizers (seeded)."""
+    gen = models.Generator(rngs=nnx.Rngs(0))
+    disc = models.Discriminator(rngs=nnx.Rngs(1))
+    return gen, disc, training.make_optimizer(gen), training.make_optimizer(disc)
+
+
+@pytest.fixture(scope="session")
+def bundled():
+    from acgan_lib import data
+    return data.load_mnist("bundled", verbose=False)
+
+
+def leaves(module, kind=nnx.Variable):
+    """Every array of ``module``'s ``kind`` variables as numpy (PRNG keys as their raw data)."""
+    import numpy as np
+
+    out = []
+    for x in jax.tree.leaves(nnx.state(module, kind)):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x = jax.random.key_data(x)
+        out.append(np.asarray(x))
+    return out

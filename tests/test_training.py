@@ -1,0 +1,138 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from acgan_lib import models, training
+from conftest import leaves
+
+
+def _real_batch(ds, n=16, offset=0):
+    idx = np.arange(offset, offset + 500 * 10, 500)[: n] if n <= 10 else np.linspace(0, 4999, n).astype(int)
+    return jnp.asarray(ds.images[idx]), jnp.asarray(ds.labels[idx])
+
+
+def test_discriminator_step_loss_is_sum_of_two_positive_terms(nets, bundled):
+    gen, disc, _, d_opt = nets
+    x, y = _real_batch(bundled)
+    m = training.discriminator_step(gen, disc, d_opt, x, y, jax.random.key(0))
+    assert float(m["realness_loss"]) > 0 and float(m["class_loss"]) > 0
+    assert float(m["loss"]) == pytest.approx(float(m["realness_loss"]) + float(m["class_loss"]), rel=1e-6)
+
+
+def test_discriminator_step_changes_only_the_discriminator(nets, bundled):
+    gen, disc, _, d_opt = nets
+    g_before, d_before = leaves(gen), leaves(disc, nnx.Param)
+    x, y = _real_batch(bundled)
+    training.discriminator_step(gen, disc, d_opt, x, y, jax.random.key(0))
+    assert all(np.array_equal(a, b) for a, b in zip(g_before, leaves(gen)))  # incl. batch-norm stats
+    d_after = leaves(disc, nnx.Param)
+    assert all(not np.array_equal(a, b) for a, b in zip(d_before, d_after))
+
+
+def test_generator_step_freezes_the_discriminator_bit_for_bit(nets):
+    gen, disc, g_opt, _ = nets
+    d_before = leaves(disc)
+    g_before = leaves(gen, nnx.Param)
+    stats_before = leaves(gen, nnx.BatchStat)
+    m = training.generator_step(gen, disc, g_opt, 32, jax.random.key(1))
+    assert float(m["loss"]) == pytest.approx(float(m["realness_loss"]) + float(m["class_loss"]), rel=1e-6)
+    assert all(np.array_equal(a, b) for a, b in zip(d_before, leaves(disc)))
+    assert all(not np.array_equal(a, b) for a, b in zip(g_before, leaves(gen, nnx.Param)))
+    # training mode: the batch-norm running averages moved
+    assert any(not np.array_equal(a, b) for a, b in zip(stats_before, leaves(gen, nnx.BatchStat)))
+
+
+def test_generator_targets_are_soft_one_and_requested_labels(nets):
+    gen, disc, _, _ = nets
+    z = models.sample_latent(jax.random.key(0), 8)
+    labels = jnp.arange(8) % 10
+    terms, aux = training.generator_loss_terms(gen, disc, z, labels, jax.random.key(2))
+    assert np.allclose(aux["realness_targets"], training.SOFT_ONE)
+    expect_r = training.realness_loss(aux["realness_logits"], jnp.full(8, 0.95))
+    expect_c = training.class_loss(aux["class_logits"], labels)
+    assert float(terms["realness_loss"]) == pytest.approx(float(expect_r), rel=1e-6)
+    assert float(terms["class_loss"]) == pytest.approx(float(expect_c), rel=1e-6)
+
+
+def test_discriminator_targets():
+    r, c = training.discriminator_targets(jnp.array([3, 4]), jnp.array([7, 1]))
+    assert r.tolist() == pytest.approx([0.95, 0.95, 0.0, 0.0])
+    assert c.tolist() == [3, 4, 7, 1]
+
+
+def test_logit_losses_equal_reference_probability_losses():
+    logits = jnp.array([-3.0, -0.5, 0.0, 2.0])
+    targets = jnp.array([0.95, 0.0, 0.95, 0.0])
+    p = jax.nn.sigmoid(logits)
+    bce = -(targets * jnp.log(p) + (1 - targets) * jnp.log(1 - p)).mean()
+    assert float(training.realness_loss(logits, targets)) == pytest.approx(float(bce), rel=1e-5)
+    cl = jax.random.normal(jax.random.key(0), (4, 10))
+    y = jnp.array([1, 2, 3, 9])
+    sce = -jnp.log(jax.nn.softmax(cl)[jnp.arange(4), y]).mean()
+    assert float(training.class_loss(cl, y)) == pytest.approx(float(sce), rel=1e-5)
+
+
+def test_per_loss_gradients_sum_to_gradient_of_total(nets, bundled):
+    _, disc, _, _ = nets
+    x, y = _real_batch(bundled)
+    rt = jnp.full((x.shape[0],), 0.95)
+    fn = lambda d: training.discriminator_loss_terms(d, x, rt, y, jax.random.key(4))  # noqa: E731
+    grads, terms, _ = training.per_loss_gradients(disc, fn, explicit=True)
+    total = nnx.grad(lambda d: sum(fn(d)[0].values()))(disc)
+    summed = jax.tree.map(lambda a, b: a + b, grads["realness_loss"], grads["class_loss"])
+    for s, g, t in zip(jax.tree.leaves(summed), jax.tree.leaves(grads["total"]), jax.tree.leaves(total)):
+        np.testing.assert_allclose(s, t, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(g, t, rtol=1e-4, atol=1e-6)
+    # the two losses really pull differently: the heads each only get one loss's gradient
+    assert np.all(np.asarray(grads["class_loss"]["realness_head"]["kernel"]) == 0)
+    assert np.all(np.asarray(grads["realness_loss"]["class_head"]["kernel"]) == 0)
+    assert np.any(np.asarray(grads["class_loss"]["convs"][3]["kernel"]) != 0)
+
+
+def test_explicit_and_single_pass_updates_agree(bundled):
+    x, y = _real_batch(bundled)
+    results = []
+    for explicit in (True, False):
+        gen = models.Generator(rngs=nnx.Rngs(0))
+        disc = models.Discriminator(rngs=nnx.Rngs(1))
+        g_opt, d_opt = training.make_optimizer(gen), training.make_optimizer(disc)
+        training.discriminator_step(gen, disc, d_opt, x, y, jax.random.key(0), explicit=explicit)
+        training.generator_step(gen, disc, g_opt, 16, jax.random.key(1), explicit=explicit)
+        results.append(leaves(gen) + leaves(disc))
+    # Adam's first step is about lr * sign(gradient): where a gradient entry is ~0, float rounding
+    # between the two (mathematically equal) sums can move that weight by up to lr = 2e-4.
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=training.LEARNING_RATE)
+    mismatched = sum(int(np.sum(~np.isclose(a, b, rtol=1e-4, atol=1e-6))) for a, b in zip(*results))
+    assert mismatched < 1e-4 * sum(a.size for a in results[0])
+
+
+def test_same_seed_same_numbers(bundled):
+    x, y = _real_batch(bundled)
+    out = []
+    for _ in range(2):
+        gen = models.Generator(rngs=nnx.Rngs(0))
+        disc = models.Discriminator(rngs=nnx.Rngs(1))
+        g_opt, d_opt = training.make_optimizer(gen), training.make_optimizer(disc)
+        m1 = training.discriminator_step(gen, disc, d_opt, x, y, jax.random.key(0))
+        m2 = training.generator_step(gen, disc, g_opt, 16, jax.random.key(1))
+        out.append((float(m1["loss"]), float(m2["loss"]), leaves(gen)))
+    assert out[0][:2] == out[1][:2]
+    assert all(np.array_equal(a, b) for a, b in zip(out[0][2], out[1][2]))
+
+
+def test_step_input_validation_happens_before_jit(nets, bundled):
+    gen, disc, g_opt, d_opt = nets
+    x, y = _real_batch(bundled, n=4)
+    with pytest.raises(ValueError, match=r"real_labels must be in 0\.\.9, got values in"):
+        training.discriminator_step(gen, disc, d_opt, x, y.at[0].set(12), jax.random.key(0))
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        training.discriminator_step(gen, disc, d_opt, x * 255, y, jax.random.key(0))
+    with pytest.raises(ValueError, match=r"shape \(4,\)"):
+        training.discriminator_step(gen, disc, d_opt, x, y[:3], jax.random.key(0))
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
+        training.generator_step(gen, disc, g_opt, 0, jax.random.key(0))
+    with pytest.raises(ValueError, match="at least one image"):
+        training.discriminator_step(gen, disc, d_opt, x[:0], y[:0], jax.random.key(0))
