@@ -207,7 +207,13 @@ def load(path: str | Path, objects: Mapping[str, Any], check_config: Mapping[str
     ckpt = resolve(path)
     meta = json.loads((ckpt / "meta.json").read_text())
     saved_cfg = meta.get("config", {})
-    for key, value in (check_config or {}).items():
+    implied: dict[str, Any] = {}
+    for obj in objects.values():  # the networks know their own settings
+        if isinstance(obj, models.Generator):
+            implied.update(latent_dim=obj.latent_dim, num_classes=obj.num_classes)
+        elif isinstance(obj, models.Discriminator):
+            implied.update(num_classes=obj.num_classes)
+    for key, value in {**implied, **(check_config or {})}.items():
         if key in saved_cfg and saved_cfg[key] != value:
             raise CheckpointError(f"{ckpt}: the checkpoint was trained with {key}={saved_cfg[key]} but the "
                                   f"model has {key}={value}; build the model with {key}={saved_cfg[key]} "

@@ -66,8 +66,12 @@ def _writable_dir(text: str) -> str:
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
         raise argparse.ArgumentTypeError(f"{probe} is a file, not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"cannot write to {probe} (permission denied)")
+    try:  # a real probe: permission bits say little for root or read-only file systems
+        import tempfile
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as e:
+        raise argparse.ArgumentTypeError(f"cannot write to {probe} ({e.strerror or e})") from None
     return text
 
 

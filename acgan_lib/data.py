@@ -259,7 +259,8 @@ def load_mnist(source: str = "auto", split: str = "train", data_dir: str | Path 
                 if source == "full":
                     raise
                 if verbose:
-                    print(f"full MNIST unavailable ({str(e).splitlines()[0]}); using the bundled subset")
+                    reason = str(e).splitlines()[1].strip() if "\n" in str(e) else str(e)
+                    print(f"full MNIST unavailable ({reason}); using the bundled subset")
                 if split != "train":
                     raise
                 ds = load_bundled()

@@ -89,8 +89,22 @@ class Interrupted(Exception):
         self.step, self.path = step, path
 
 
+_ITERATIONS: dict = {}
+
+
 def _make_iteration(graphdef, cfg: TrainConfig):
-    """The whole reference iteration as one jitted function of the flat training state."""
+    """The whole reference iteration as one jitted function of the flat training state.
+
+    Cached per (model structure, recipe), so several trainers in one process compile once.
+    """
+    cache_key = (graphdef, cfg.batch_size, cfg.soft_one, cfg.weights, cfg.explicit_gradients,
+                 training.train_iteration)
+    if cache_key not in _ITERATIONS:
+        _ITERATIONS[cache_key] = _build_iteration(graphdef, cfg)
+    return _ITERATIONS[cache_key]
+
+
+def _build_iteration(graphdef, cfg: TrainConfig):
 
     def iteration(state, images, labels, perm, step_in_epoch, step, root_key):
         gen, disc, g_opt, d_opt = nnx.merge(graphdef, state)

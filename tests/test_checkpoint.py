@@ -1,0 +1,110 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from acgan_lib import checkpoint, models, training
+from conftest import leaves
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_roundtrip_restores_everything(tmp_path, nets):
+    gen, disc, g_opt, d_opt = nets
+    training.generator_step(gen, disc, g_opt, 8, jax.random.key(0))
+    objs = {"generator": gen, "discriminator": disc, "generator_optimizer": g_opt}
+    path = checkpoint.save(tmp_path, 7, objs, {"config": {"latent_dim": 100}})
+    assert path.name == "ckpt-00000007"
+    fresh = {"generator": models.Generator(rngs=nnx.Rngs(9)), "discriminator": models.Discriminator(rngs=nnx.Rngs(9))}
+    fresh["generator_optimizer"] = training.make_optimizer(fresh["generator"])
+    meta = checkpoint.load(tmp_path, fresh)
+    assert meta["step"] == 7
+    for name in objs:
+        kind = nnx.Not(nnx.RngState)
+        assert all(np.array_equal(a, b) for a, b in zip(leaves(objs[name], kind), leaves(fresh[name], kind)))
+
+
+def test_config_mismatch_names_both_values(tmp_path, nets):
+    checkpoint.save_generator(tmp_path, nets[0])
+    small = models.Generator(latent_dim=64, rngs=nnx.Rngs(0))
+    with pytest.raises(checkpoint.CheckpointError, match="trained with latent_dim=100 but the model has latent_dim=64"):
+        checkpoint.load(tmp_path, {"generator": small}, check_config={"latent_dim": 64})
+    # the generator's own latent_dim is checked without a hint, and nothing is modified
+    before = leaves(small)
+    with pytest.raises(checkpoint.CheckpointError, match="latent_dim=100 but the model has latent_dim=64"):
+        checkpoint.load(tmp_path, {"generator": small})
+    assert all(np.array_equal(a, b) for a, b in zip(before, leaves(small)))
+    # a checkpoint without config metadata still fails on shapes, naming the array
+    checkpoint.save(tmp_path / "bare", 0, {"generator": nets[0]}, {})
+    with pytest.raises(checkpoint.CheckpointError, match=r"\['dense'\]\['kernel'\] has shape \(100, 3456\) in the checkpoint but \(64, 3456\)"):
+        checkpoint.load(tmp_path / "bare", {"generator": small})
+    assert all(np.array_equal(a, b) for a, b in zip(before, leaves(small)))
+
+
+def test_load_generator_builds_matching_model(tmp_path):
+    gen = models.Generator(latent_dim=16, rngs=nnx.Rngs(3))
+    checkpoint.save_generator(tmp_path, gen, {"note": "test"})
+    loaded = checkpoint.load_generator(tmp_path)
+    assert loaded.latent_dim == 16
+    z = models.sample_latent(jax.random.key(0), 2, 16)
+    np.testing.assert_array_equal(gen(z, np.array([1, 2]), train=False), loaded(z, np.array([1, 2])))
+
+
+def test_missing_and_empty_directories(tmp_path):
+    with pytest.raises(checkpoint.CheckpointError, match="does not exist"):
+        checkpoint.resolve(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(checkpoint.CheckpointError, match="holds no checkpoint"):
+        checkpoint.resolve(tmp_path / "empty")
+    half = tmp_path / "half" / "ckpt-00000001"
+    half.mkdir(parents=True)
+    (half / "meta.json").write_text("{}")
+    with pytest.raises(checkpoint.CheckpointError, match="incomplete: arrays.npz is missing"):
+        checkpoint.resolve(half)
+
+
+def test_keeps_only_newest(tmp_path, nets):
+    for step in range(5):
+        checkpoint.save(tmp_path, step, {"generator": nets[0]}, {}, keep=2)
+    assert [p.name for p in checkpoint.complete_checkpoints(tmp_path)] == ["ckpt-00000003", "ckpt-00000004"]
+    assert checkpoint.resolve(tmp_path).name == "ckpt-00000004"
+
+
+SAVER = """
+import sys, numpy as np
+from flax import nnx
+from acgan_lib import checkpoint, models
+gen = models.Generator(rngs=nnx.Rngs(0))
+step = 0
+while True:
+    step += 1
+    gen.dense.bias[...] = np.full(gen.dense.bias.shape, float(step), np.float32)
+    checkpoint.save(sys.argv[1], step, {"generator": gen}, {"config": {}}, keep=2)
+    print(step, flush=True)
+"""
+
+
+def test_sigkill_while_saving_leaves_a_loadable_checkpoint(tmp_path):
+    root = tmp_path / "ck"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    rng = np.random.default_rng(0)
+    for trial in range(3):
+        proc = subprocess.Popen([sys.executable, "-c", SAVER, str(root)], stdout=subprocess.PIPE, env=env)
+        first = proc.stdout.readline()  # at least one save finished
+        assert first.strip()
+        time.sleep(float(rng.uniform(0.05, 0.6)))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        meta = checkpoint.read_meta(root)
+        gen = models.Generator(rngs=nnx.Rngs(1))
+        checkpoint.load(root, {"generator": gen})
+        # the arrays are those of the step the metadata names: nothing half-written
+        assert np.all(np.asarray(gen.dense.bias[...]) == meta["step"])
