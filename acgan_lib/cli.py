@@ -144,6 +144,7 @@ def cmd_train(args) -> int:
         return 2
     ds = data.load_mnist(args.data, data_dir=args.data_dir)
     tr = trainer.Trainer(cfg, ds, out)
+    tr.command = "python -m acgan_lib " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else ""
     if args.resume:
         try:
             tr.restore()

@@ -19,6 +19,7 @@ Metrics for a generator (``evaluate_generator``):
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,9 @@ def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
         raise ValueError("need at least 2 samples in each set")
     mu_a, mu_b = a.mean(0), b.mean(0)
     s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = scipy.linalg.sqrtm(s_a @ s_b, disp=False)
+    with warnings.catch_warnings():  # collapsed samples give singular covariances; handled below
+        warnings.simplefilter("ignore")
+        covmean = scipy.linalg.sqrtm(s_a @ s_b)
     if not np.isfinite(covmean).all():
         eps = 1e-6 * np.eye(a.shape[1])
         covmean = scipy.linalg.sqrtm((s_a + eps) @ (s_b + eps))

@@ -31,7 +31,7 @@ from .data import Dataset
 
 LOG_COLUMNS = ["step", "epoch", "d_loss", "d_realness_loss", "d_class_loss", "d_realness_accuracy",
                "d_class_accuracy", "d_real_probability", "d_fake_probability", "g_loss", "g_realness_loss",
-               "g_class_loss", "g_class_accuracy", "g_fool_rate", "images_per_s"]
+               "g_class_loss", "g_class_accuracy", "g_fool_rate", "images_per_s", "train_seconds"]
 LOSS_KEYS = ["d_realness_loss", "d_class_loss", "g_realness_loss", "g_class_loss"]
 
 
@@ -154,6 +154,8 @@ class Trainer:
         zkey = jax.random.fold_in(jax.random.key(config.seed + 2), 0)
         self.sample_z = models.sample_latent(zkey, config.sample_rows, config.latent_dim)
         self._stop_signal: int | None = None
+        self.train_seconds = 0.0   # wall time spent in train() over the whole run (kept across resumes)
+        self.command = ""          # how the run was started (recorded in checkpoints)
 
     # -------------------------------------------------------------- state plumbing
     def _sync_modules(self) -> None:
@@ -173,7 +175,8 @@ class Trainer:
         self._sync_modules()
         epoch, in_epoch = divmod(self.step, self.steps_per_epoch)
         meta = {"config": dataclasses.asdict(self.cfg), "epoch": epoch, "step_in_epoch": in_epoch,
-                "data_source": self.dataset.source, "num_examples": len(self.dataset)}
+                "data_source": self.dataset.source, "num_examples": len(self.dataset),
+                "train_seconds": round(self.train_seconds, 1), "command": self.command}
         return checkpoint.save(self.checkpoint_dir, self.step, self._objects(), meta,
                                keep=self.cfg.keep_checkpoints)
 
@@ -197,6 +200,7 @@ class Trainer:
         checkpoint.load(path, self._objects())
         self._graphdef, self._state = nnx.split((self.gen, self.disc, self.g_opt, self.d_opt))
         self.step = int(meta["step"])
+        self.train_seconds = float(meta.get("train_seconds", 0.0))
         self._truncate_log()
         self.log(f"resumed from {checkpoint.resolve(path)} at step {self.step} (epoch {meta.get('epoch')})")
         return meta
@@ -237,7 +241,7 @@ class Trainer:
         checkpoint.write_json_atomic(self.out / "metadata.json", {
             "total_epochs": total_epochs, "current_epoch": epoch, "completed": epoch >= total_epochs,
             "last_updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "step": self.step,
-            "data_source": self.dataset.source})
+            "data_source": self.dataset.source, "train_seconds": round(self.train_seconds, 1)})
 
     # -------------------------------------------------------------- the loop
     def _on_signal(self, signum, frame) -> None:
@@ -269,6 +273,7 @@ class Trainer:
             old_handlers = {}
         bar = tqdm(total=end, initial=self.step, disable=not progress, unit="it", dynamic_ncols=True)
         t_last, n_last = time.perf_counter(), 0
+        t_start, seconds_before = t_last, self.train_seconds
         perm, perm_epoch = None, -1
 
         def flush():
@@ -293,6 +298,9 @@ class Trainer:
                             f"(now {self.cfg.lr}) or check the data.")
                 rows.append(row)
             pending.clear()
+            self.train_seconds = seconds_before + (now - t_start)
+            for r in rows:
+                r["train_seconds"] = round(self.train_seconds, 2)
             self._append_log(rows)
             history.extend(rows)
             if on_log:

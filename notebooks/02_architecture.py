@@ -1,0 +1,201 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2. Architecture: the generator and the two-headed discriminator
+#
+# **What you will learn**
+#
+# 1. how the generator mixes the class into `z` (an embedding, multiplied element-wise) and grows
+#    a 3×3 feature map into a 28×28 image with three transposed convolutions;
+# 2. how the discriminator shrinks an image with four convolutions and ends in **two heads**;
+# 3. the output shape after every layer and the parameter counts, which equal the reference
+#    (generator 2,657,321, discriminator 525,835);
+# 4. what an untrained generator draws, and why a transposed convolution can be computed as one
+#    matrix multiplication plus an overlap-add.
+
+# %%
+import os
+
+SMOKE = os.environ.get("ACGAN_SMOKE", "0") == "1"
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+from flax import nnx
+
+from acgan_lib import models, plotting
+
+# %% [markdown]
+# ## 1. Building the two networks
+#
+# Both are `flax.nnx` modules: plain Python objects that own their parameters. `nnx.Rngs(seed)`
+# supplies the random initialisation, so the same seed gives the same network.
+
+# %%
+gen = models.Generator(latent_dim=100, num_classes=10, rngs=nnx.Rngs(0))
+disc = models.Discriminator(num_classes=10, rngs=nnx.Rngs(1))
+
+# %% [markdown]
+# ## 2. The generator, layer by layer
+#
+# ```python
+# h = z * embedding(label)                       # (N, 100)  class ⊙ latent
+# h = relu(dense(h)).reshape(-1, 3, 3, 384)      # (N, 3, 3, 384)
+# h = batch_norm(relu(deconv1(h)))               # (N, 7, 7, 192)   5×5, stride 1, VALID
+# h = batch_norm(relu(deconv2(h)))               # (N, 14, 14, 96)  5×5, stride 2, SAME
+# image = tanh(deconv3(h))                       # (N, 28, 28, 1)   5×5, stride 2, SAME
+# ```
+#
+# (This is `Generator.layers` in `acgan_lib/models.py`.) The class enters by **multiplying** `z`
+# with a learned 100-number vector per class, so one `z` can be read as "a style" that every
+# class row reuses. Batch normalisation comes *after* the activation, as in the reference, with
+# Keras' settings (momentum 0.99, epsilon 1e-3).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+z = models.sample_latent(jax.random.key(0), 4)        # U[-1, 1], as the reference draws it
+labels = jnp.array([0, 3, 7, 9])
+for name, act in gen.layers(z, labels, train=False):
+    print(f"{name:<28} {str(act.shape):<18}")
+
+# %% [markdown]
+# ## 3. The discriminator, layer by layer
+#
+# Four 3×3 convolutions (32, 64, 128, 256 filters; strides 2, 1, 2, 1), each followed by
+# LeakyReLU(0.2) and Dropout(0.3), then a flatten and **two heads**:
+#
+# * `realness_head`: Dense(1) — one logit, "how real?"
+# * `class_head`: Dense(10) — ten logits, "which digit?"
+#
+# The reference ends the heads with sigmoid and softmax. We return the *logits* and put the
+# sigmoid / softmax inside the losses (`optax.sigmoid_binary_cross_entropy`,
+# `optax.softmax_cross_entropy_with_integer_labels`): the same functions, computed in a
+# numerically stable way.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+images = gen(z, labels, train=False)
+for name, act in disc.features(images, train=False):
+    print(f"{name:<32} {str(act.shape):<18}")
+realness_logits, class_logits = disc(images, train=False)
+print("realness logits:", realness_logits.shape, " class logits:", class_logits.shape)
+
+# %% [markdown]
+# ## 4. Parameter counts equal the reference
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(models.format_summary(gen, disc))
+assert models.count_params(gen) == 2_657_321 and models.count_params(disc) == 525_835
+
+# %% [markdown]
+# The generator holds 5× more parameters than the discriminator, most of them in `deconv1`
+# (5·5·384·192 weights). Its 576 batch-norm statistics (running mean and variance of 192 + 96
+# channels) are not trained by gradients; they are averaged during training and used when we
+# *draw* digits (`train=False`). The tfjs summary of the combined model prints
+# 2,657,321 + 525,835 + 576 = 3,183,732.
+
+# %%
+sizes = {name: models.count_params(m) for name, m in
+         [("embedding", gen.embedding), ("dense", gen.dense), ("deconv1", gen.deconv1),
+          ("deconv2", gen.deconv2), ("deconv3", gen.deconv3)]}
+dsizes = {f"conv{i + 1}": models.count_params(c) for i, c in enumerate(disc.convs)}
+dsizes.update(realness_head=models.count_params(disc.realness_head), class_head=models.count_params(disc.class_head))
+fig, axes = plt.subplots(1, 2, figsize=(12, 3))
+axes[0].barh(list(sizes), list(sizes.values()), color="tab:orange")
+axes[0].set_title("generator parameters per layer")
+axes[1].barh(list(dsizes), list(dsizes.values()), color="tab:blue")
+axes[1].set_title("discriminator parameters per layer")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 5. What an untrained generator draws
+#
+# One row per `z`, one column per class. Before training the output is a faint grey texture:
+# the class embedding changes it a little, but nothing looks like a digit yet.
+
+# %%
+rows = 4
+zs = jnp.repeat(models.sample_latent(jax.random.key(1), rows), 10, axis=0)
+cls = jnp.tile(jnp.arange(10), rows)
+untrained = gen(zs, cls, train=False)
+plotting.show_grid(untrained, ncols=10, col_labels=range(10), row_labels=[f"z{i}" for i in range(rows)],
+                   title="untrained generator")
+plt.show()
+
+# %% [markdown]
+# ## 6. A transposed convolution is a matrix multiplication plus an overlap-add
+#
+# A transposed convolution ("deconvolution") *spreads* each input pixel into the output: pixel
+# `i` multiplied by the whole `5×5` kernel lands on the output window starting at `stride·i`.
+# So it can be computed in two steps:
+#
+# 1. multiply **every** input pixel by **every** kernel tap at once — one matrix product
+#    `(N·H·W, C_in) @ (C_in, 5·5·C_out)`;
+# 2. add each tap's result into its place in the output (*overlap-add*, or *col2im*).
+#
+# Same sum, different order — so the outputs agree to float rounding, and the parameters are the
+# same `kernel` of shape `(5, 5, C_in, C_out)`. On a CPU the matrix product is much faster than
+# XLA's direct transposed convolution (notebook 5 measures it), so `acgan_lib` uses it there and
+# keeps the library layer on GPUs (`models.default_conv_impl()`).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+x = jax.random.normal(jax.random.key(2), (8, 7, 7, 192))
+kernel = gen.deconv2.kernel[...]
+fast = models.conv_transpose_matmul(x, kernel, (2, 2), "SAME")
+reference = jax.lax.conv_transpose(x, kernel, (2, 2), "SAME")   # what nnx.ConvTranspose computes
+print("output shape:", fast.shape)
+print("same result (to float rounding):", bool(jnp.allclose(fast, reference, atol=1e-4)))
+print("implementation used on this backend:", models.default_conv_impl() if jax.default_backend() == "cpu" else "xla (GPU)")
+
+# %% [markdown]
+# ## Summary
+#
+# * Generator: `z ⊙ embedding(class)` → Dense → 3×3×384 → three 5×5 transposed convolutions
+#   (7×7, 14×14, 28×28) with ReLU + batch norm, `tanh` at the end; 2,657,321 parameters.
+# * Discriminator: four 3×3 convolutions with LeakyReLU and dropout, then two heads (realness,
+#   class); 525,835 parameters. Heads return logits; the losses apply sigmoid/softmax.
+# * A transposed convolution equals one big matmul followed by an overlap-add — the trick that
+#   makes this model train fast on a CPU.
+#
+# Next: [3. Training the discriminator](03_training_the_discriminator.ipynb).
+#
+# ## Exercises
+#
+# 1. Verify the parameter count of `deconv1` by hand (kernel + bias + batch norm scale/offset).
+# 2. Build a generator with `latent_dim=16`. Which layers change size, and by how much does the
+#    parameter count drop?
+# 3. Show that the class really changes the output of an untrained generator: for one `z`,
+#    compute the mean absolute difference between the images for class 0 and for each other class.
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Solution 1
+k = 5 * 5 * 384 * 192
+print("deconv1:", k, "+ bias 192 =", k + 192, "; with batch-norm scale+offset:", k + 192 + 2 * 192)
+print("library says:", models.count_params(gen.deconv1) + models.count_params(gen.bn1))
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Solution 2: only the embedding (10 x latent) and the dense layer (latent x 3456) depend on it.
+small = models.Generator(latent_dim=16, rngs=nnx.Rngs(0))
+print("latent 16:", models.count_params(small), " drop:", models.count_params(gen) - models.count_params(small),
+      "=", (100 - 16) * (10 + 3456))
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Solution 3
+z1 = jnp.repeat(models.sample_latent(jax.random.key(5), 1), 10, axis=0)
+imgs = gen(z1, jnp.arange(10), train=False)
+print([round(float(jnp.abs(imgs[c] - imgs[0]).mean()), 4) for c in range(10)])

@@ -1,0 +1,56 @@
+import json
+
+import numpy as np
+import pytest
+from flax import nnx
+
+from acgan_lib import evaluation, models, pretrained
+
+
+def test_frechet_distance_of_a_set_with_itself_is_zero():
+    x = np.random.default_rng(0).normal(size=(400, 8))
+    assert abs(evaluation.frechet_distance(x, x)) < 1e-6
+
+
+def test_frechet_distance_grows_with_shift_and_matches_closed_form():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(3000, 4))
+    b = a + 0.5
+    c = a + 2.0
+    assert evaluation.frechet_distance(a, b) == pytest.approx(4 * 0.25, rel=1e-6)  # ||mu shift||^2
+    assert evaluation.frechet_distance(a, c) > evaluation.frechet_distance(a, b)
+    # equal means, scaled spread: (1 - s)^2 per dimension for isotropic Gaussians
+    assert evaluation.frechet_distance(a, 2 * a) == pytest.approx(4 * (2 - 1) ** 2, rel=0.05)
+
+
+def test_mean_pairwise_distance():
+    pts = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 0.0]])
+    assert evaluation.mean_pairwise_distance(pts) == pytest.approx((5 + 0 + 5) / 3)
+    assert evaluation.mean_pairwise_distance(np.ones((5, 3))) == 0.0
+
+
+def test_shipped_judge_is_accurate_on_its_held_out_digits(bundled):
+    judge = evaluation.load_judge()
+    _, held = evaluation.judge_split(bundled)
+    acc = evaluation.accuracy(judge, bundled.images[held], bundled.labels[held])
+    assert acc >= 0.97
+    prov = json.loads((pretrained.JUDGE_DIR / "PROVENANCE.json").read_text())
+    assert prov["heldout_accuracy"] == pytest.approx(acc, abs=1e-6)
+    assert "train-judge" in prov["command"]
+
+
+def test_judge_training_split_never_includes_held_out(bundled):
+    train_idx, held = evaluation.judge_split(bundled)
+    assert len(held) == 1000 and not set(train_idx) & set(held)
+    assert np.bincount(bundled.labels[held]).tolist() == [100] * 10
+
+
+def test_evaluate_untrained_generator_is_near_chance_and_collapsed():
+    gen = models.Generator(rngs=nnx.Rngs(0))
+    gen.eval()
+    res = evaluation.evaluate_generator(gen, per_class=20, seed=0)
+    assert res["class_accuracy"] < 0.4
+    assert res["frechet_distance"] > 5 * res["frechet_floor_real_vs_real"]
+    assert set(res["class_accuracy_per_class"]) == set(range(10))
+    assert min(res["diversity_ratio_per_class"].values()) < 0.5  # noise images look alike to the judge
+    assert "class accuracy" in evaluation.format_report(res)
