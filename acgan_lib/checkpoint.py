@@ -248,3 +248,12 @@ def load_generator(path: str | Path, conv_impl: models.ConvImpl = "auto") -> mod
     load(path, {"generator": gen})
     gen.eval()
     return gen
+
+
+def load_discriminator(path: str | Path) -> models.Discriminator:
+    """A Discriminator with the weights saved by ``python -m acgan_lib export --discriminator-out`` (eval mode)."""
+    meta = read_meta(path)
+    disc = models.Discriminator(meta.get("config", {}).get("num_classes", models.NUM_CLASSES), rngs=nnx.Rngs(0))
+    load(path, {"discriminator": disc})
+    disc.eval()
+    return disc

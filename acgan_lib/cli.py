@@ -118,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--seed", type=int, default=0)
     j.add_argument("--out", type=_writable_dir, required=True)
 
+    x = sub.add_parser("export", help="export a run's generator (and discriminator) as standalone weights")
+    x.add_argument("--checkpoint", required=True, help="run directory or checkpoint")
+    x.add_argument("--generator-out", required=True, type=_writable_dir)
+    x.add_argument("--discriminator-out", default=None, type=_writable_dir)
+    x.add_argument("--with-logs", action="store_true",
+                   help="also copy the run's losses.csv, evaluation.jsonl and a few sample grids, "
+                        "and write PROVENANCE.md")
+
     e = sub.add_parser("evaluate", help="score a generator with the digit judge")
     e.add_argument("--checkpoint", required=True, help="checkpoint, run directory, or 'pretrained'")
     e.add_argument("--per-class", type=_positive_int, default=100)
@@ -264,6 +272,75 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from flax import nnx
+
+    from . import checkpoint, models
+
+    try:
+        meta = checkpoint.read_meta(args.checkpoint)
+        cfg = meta["config"]
+        gen = models.Generator(cfg["latent_dim"], cfg["num_classes"], rngs=nnx.Rngs(0))
+        disc = models.Discriminator(cfg["num_classes"], rngs=nnx.Rngs(0))
+        checkpoint.load(args.checkpoint, {"generator": gen, "discriminator": disc})
+    except (checkpoint.CheckpointError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    prov = {k: meta.get(k) for k in ("command", "step", "epoch", "data_source", "train_seconds", "config")}
+    prov["source_checkpoint"] = str(checkpoint.resolve(args.checkpoint))
+    checkpoint.save_generator(args.generator_out, gen, prov)
+    print(f"generator (step {meta['step']}) -> {args.generator_out}")
+    if args.with_logs:
+        _copy_run_logs(Path(args.checkpoint), Path(args.generator_out), prov)
+    if args.discriminator_out:
+        checkpoint.save(args.discriminator_out, 0, {"discriminator": disc},
+                        {"config": {"num_classes": cfg["num_classes"]}, "provenance": prov}, keep=None)
+        print(f"discriminator -> {args.discriminator_out}")
+    return 0
+
+
+def _copy_run_logs(run: Path, dest: Path, prov: dict) -> None:
+    """Copy the loss log, evaluations and a few sample grids of ``run`` next to exported weights."""
+    import shutil
+
+    for name in ("losses.csv", "evaluation.jsonl", "metadata.json"):
+        if (run / name).exists():
+            shutil.copy2(run / name, dest / name)
+    shots = sorted((run / "samples").glob("epoch_*.png"))
+    if shots:
+        last = int(shots[-1].stem.split("_")[1])
+        keep = {e for e in (1, 2, 5, 10, 20, 40, last) if e <= last}
+        (dest / "samples").mkdir(exist_ok=True)
+        for old in (dest / "samples").glob("*.png"):
+            old.unlink()
+        for p in shots:
+            if int(p.stem.split("_")[1]) in keep:
+                shutil.copy2(p, dest / "samples" / p.name)
+    minutes = (prov.get("train_seconds") or 0) / 60
+    lines = ["# Pretrained ACGAN generator", "",
+             "## Provenance", "",
+             f"- command: `{prov.get('command') or 'unknown'}`",
+             f"- data: {prov.get('data_source')}",
+             f"- seed: {prov.get('config', {}).get('seed')}; iterations: {prov.get('step')} "
+             f"(epoch {prov.get('epoch')}); batch {prov.get('config', {}).get('batch_size')}",
+             f"- training wall time: {minutes:.1f} minutes (2-core CPU, JAX {__import__('jax').__version__})",
+             f"- exported with: `python -m acgan_lib export --checkpoint {run} --generator-out {dest} --with-logs`",
+             "", "Files: `ckpt-00000000/` (weights, load with `acgan_lib.checkpoint.load_generator`), "
+             "`losses.csv` (one row per iteration), `evaluation.jsonl` (the digit judge's scores after "
+             "every epoch), `samples/` (grids at a few epochs: columns = classes, rows = shared z).", ""]
+    evals = dest / "evaluation.jsonl"
+    if evals.exists():
+        rows = [json.loads(l) for l in evals.read_text().splitlines() if l.strip()]
+        if rows:
+            lines += ["## Quality during training (judge, 50 samples per class)", "",
+                      "| epoch | iteration | class accuracy | Fréchet / real floor |", "|---|---|---|---|"]
+            for r in rows:
+                if r["epoch"] in (1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80) or r is rows[-1]:
+                    lines.append(f"| {r['epoch']} | {r['step']} | {r['class_accuracy']:.3f} | {r['frechet_ratio']:.2f} |")
+            lines.append("")
+    (dest / "PROVENANCE.md").write_text("\n".join(lines))
+
+
 def cmd_train_judge(args) -> int:
     from . import evaluation
 
@@ -276,4 +353,4 @@ def cmd_train_judge(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return {"train": cmd_train, "generate": cmd_generate, "info": cmd_info, "evaluate": cmd_evaluate,
-            "train-judge": cmd_train_judge}[args.command](args)
+            "train-judge": cmd_train_judge, "export": cmd_export}[args.command](args)

@@ -239,12 +239,14 @@ class Generator(nnx.Module):
         """Every intermediate activation, in order, as (name, array): for teaching and ``info``."""
         check_latent(z, self.latent_dim)
         check_labels(labels, n=z.shape[0], num_classes=self.num_classes)
+        emb = self.embedding(labels)                           # (N, latent)
+        h = z * emb                                            # (N, latent) Hadamard product
+        return [("embedding(label)", emb), ("z * embedding", h)] + self.decode_layers(h, train=train)
+
+    def decode_layers(self, h: jax.Array, *, train: bool | None = None) -> list[tuple[str, jax.Array]]:
+        """From the class-conditioned latent ``h = z * embedding`` (N, latent_dim) to the image, layer by layer."""
         ura = None if train is None else (not train)
         out = []
-        emb = self.embedding(labels)                           # (N, latent)
-        out.append(("embedding(label)", emb))
-        h = z * emb                                            # (N, latent) Hadamard product
-        out.append(("z * embedding", h))
         h = nnx.relu(self.dense(h)).reshape(-1, 3, 3, 384)     # (N, 3, 3, 384)
         out.append(("dense + relu -> reshape", h))
         h = self.bn1(nnx.relu(self.deconv1(h)), use_running_average=ura)   # (N, 7, 7, 192)
@@ -254,6 +256,10 @@ class Generator(nnx.Module):
         h = jnp.tanh(self.deconv3(h))                          # (N, 28, 28, 1)
         out.append(("deconv3 + tanh", h))
         return out
+
+    def decode(self, h: jax.Array, *, train: bool | None = None) -> jax.Array:
+        """Images (N, 28, 28, 1) from ``h = z * class_vector``; lets you feed mixed class vectors."""
+        return self.decode_layers(h, train=train)[-1][1]
 
     def __call__(self, z: jax.Array, labels: jax.Array, *, train: bool | None = None) -> jax.Array:
         return self.layers(z, labels, train=train)[-1][1]

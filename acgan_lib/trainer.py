@@ -243,6 +243,32 @@ class Trainer:
             "last_updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "step": self.step,
             "data_source": self.dataset.source, "train_seconds": round(self.train_seconds, 1)})
 
+    # -------------------------------------------------------------- benchmarking helpers
+    def _iteration_args(self, i: int, perm=None):
+        if perm is None:
+            perm = jax.random.permutation(jax.random.fold_in(self._shuffle_key, 0), len(self.dataset))
+        return (self._images, self._labels, perm, i % self.steps_per_epoch, i, self._step_key)
+
+    def compile_seconds(self) -> float:
+        """Compile the fused iteration ahead of time; returns the seconds XLA took."""
+        t0 = time.perf_counter()
+        self._iteration.lower(self._state, *self._iteration_args(0)).compile()
+        return time.perf_counter() - t0
+
+    def run_iterations(self, n: int) -> float:
+        """Run ``n`` iterations with no logging, outputs or checkpoints; returns the wall seconds.
+
+        For benchmarks and quick experiments; ``train`` is the real loop.
+        """
+        perm = jax.random.permutation(jax.random.fold_in(self._shuffle_key, 0), len(self.dataset))
+        t0 = time.perf_counter()
+        m = None
+        for _ in range(n):
+            self._state, m = self._iteration(self._state, *self._iteration_args(self.step, perm))
+            self.step += 1
+        jax.block_until_ready((self._state, m))
+        return time.perf_counter() - t0
+
     # -------------------------------------------------------------- the loop
     def _on_signal(self, signum, frame) -> None:
         self._stop_signal = signum

@@ -1,0 +1,85 @@
+"""Sample quality against training time, from scratch on the bundled data.
+
+    python benchmarks/quality.py --out runs/quality --iterations 250 500 1000 2000 4000
+    python benchmarks/quality.py --from-run acgan_lib/assets/pretrained_generator   # tabulate a logged run
+
+Trains the reference recipe (seed 0, batch 100) with acgan_lib's Trainer and, at each listed
+iteration count, scores the generator with the independent digit judge (100 samples per class):
+class accuracy (overall, worst class), Fréchet distance over the real-vs-real floor, and the
+lowest per-class diversity ratio, with the training wall time. A run trained with
+``python -m acgan_lib train --eval-every-epoch`` can be tabulated without training
+(``--from-run``; 50 samples per class, no diversity). Writes a JSON file and prints a table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| iterations | train time (min) | class accuracy | worst class | Fréchet / floor | min diversity |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        worst = min(r["class_accuracy_per_class"].values())
+        div = r.get("diversity_ratio_per_class")
+        lines.append(f"| {r['step']} | {r['train_seconds'] / 60:.1f} | {r['class_accuracy']:.3f} | {worst:.2f} | "
+                     f"{r['frechet_ratio']:.2f} | {min(div.values()) if div else float('nan'):.2f} |")
+    return "\n".join(lines)
+
+
+def from_run(run: Path, every: int) -> list[dict]:
+    from acgan_lib import trainer
+
+    log = trainer.read_log(run)
+    secs = dict(zip(log["step"].astype(int), log["train_seconds"]))
+    rows = [json.loads(l) for l in (run / "evaluation.jsonl").read_text().splitlines() if l.strip()]
+    out = []
+    for r in rows:
+        if r["epoch"] % every == 0 or r is rows[-1]:
+            r["train_seconds"] = float(secs.get(r["step"], float("nan")))
+            out.append(r)
+    return out
+
+
+def train_and_measure(out: Path, milestones: list[int], per_class: int, seed: int) -> list[dict]:
+    from acgan_lib import data, evaluation, trainer
+
+    ds = data.load_mnist("bundled")
+    cfg = trainer.TrainConfig(seed=seed, epochs=10 ** 6, log_every=50)
+    t = trainer.Trainer(cfg, ds, out)
+    judge = evaluation.load_judge()
+    ref = evaluation.reference_features(judge)
+    rows = []
+    for m in sorted(milestones):
+        t.train(max_steps=m, progress=False)
+        r = evaluation.evaluate_generator(t.gen, judge, per_class=per_class, seed=0, reference=ref)
+        r.update(step=t.step, train_seconds=t.train_seconds)
+        rows.append(r)
+        print(table(rows[-1:]).splitlines()[-1], flush=True)
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="runs/quality")
+    ap.add_argument("--iterations", type=int, nargs="+", default=[250, 500, 1000, 2000, 4000])
+    ap.add_argument("--per-class", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--from-run", default=None, help="tabulate a run trained with --eval-every-epoch")
+    ap.add_argument("--every", type=int, default=5, help="with --from-run: every N-th epoch")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    rows = from_run(Path(args.from_run), args.every) if args.from_run else \
+        train_and_measure(Path(args.out), args.iterations, args.per_class, args.seed)
+    print(table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
