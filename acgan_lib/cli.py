@@ -10,44 +10,24 @@ import time
 from pathlib import Path
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _number(parse, ok, rule: str):
+    """An argparse type: ``parse`` the text, then require ``ok(value)`` (message: "must be <rule>")."""
+    def convert(text: str):
+        try:
+            value = parse(text)
+        except ValueError:
+            kind = "a whole number" if parse is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
+        return value
+    return convert
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-    return value
-
-
-def _unit_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
-    return value
-
-
-def _soft_one(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
-    return value
+_positive_int = _number(int, lambda v: v >= 1, ">= 1")
+_positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive finite number")
+_unit_float = _number(float, lambda v: 0 <= v < 1, "in [0, 1)")
+_soft_one = _number(float, lambda v: 0 < v <= 1, "in (0, 1]")
 
 
 def _data_source(text: str) -> str:
@@ -116,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     j = sub.add_parser("train-judge", help="train the independent digit judge on real digits")
     j.add_argument("--epochs", type=_positive_int, default=15)
     j.add_argument("--seed", type=int, default=0)
+    j.add_argument("--data", type=_data_source, default="bundled",
+                   help="bundled (hold out 100 per class) or full MNIST (train split; test split to score)")
     j.add_argument("--out", type=_writable_dir, required=True)
 
     x = sub.add_parser("export", help="export a run's generator (and discriminator) as standalone weights")
@@ -345,7 +327,8 @@ def cmd_train_judge(args) -> int:
     from . import evaluation
 
     cmd = "python -m acgan_lib train-judge " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["train-judge"] else ""
-    prov = evaluation.train_and_save_judge(args.out, epochs=args.epochs, seed=args.seed, command=cmd)
+    prov = evaluation.train_and_save_judge(args.out, epochs=args.epochs, seed=args.seed, command=cmd,
+                                             source=args.data)
     print(f"judge held-out accuracy {prov['heldout_accuracy']:.4f} ({prov['heldout_examples']} digits); saved to {args.out}")
     return 0
 

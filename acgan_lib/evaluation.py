@@ -232,15 +232,32 @@ def format_report(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def train_and_save_judge(out: str | Path, epochs: int = 15, seed: int = 0, command: str = "") -> dict:
-    """Train the judge on the bundled subset minus the held-out split, save it with provenance."""
-    ds = data.load_bundled()
-    train_idx, held = judge_split(ds)
-    judge = train_judge(ds.images[train_idx], ds.labels[train_idx], epochs=epochs, seed=seed)
-    acc = accuracy(judge, ds.images[held], ds.labels[held])
-    prov = {"command": command, "data": ds.source, "train_examples": int(len(train_idx)),
-            "heldout_examples": int(len(held)), "heldout_accuracy": acc, "epochs": epochs, "seed": seed,
-            "heldout_split": f"stratified, {JUDGE_HOLDOUT_PER_CLASS} per class, seed {JUDGE_SPLIT_SEED}"}
+def train_and_save_judge(out: str | Path, epochs: int = 15, seed: int = 0, command: str = "",
+                         source: str = "bundled") -> dict:
+    """Train the judge and save it with provenance.
+
+    ``source="bundled"``: train on the bundled subset minus the stratified held-out split (100 per
+    class) and report accuracy on that split.  Any other source (full MNIST): train on the train
+    split, report accuracy on the test split; the bundled held-out digits are excluded from
+    training when they occur in it (they are the evaluation's real reference set).
+    """
+    bundled = data.load_bundled()
+    _, held = judge_split(bundled)
+    if source == "bundled":
+        train_idx, _ = judge_split(bundled)
+        x, y = bundled.images[train_idx], bundled.labels[train_idx]
+        tx, ty, src, split = bundled.images[held], bundled.labels[held], bundled.source, \
+            f"stratified, {JUDGE_HOLDOUT_PER_CLASS} per class, seed {JUDGE_SPLIT_SEED}"
+    else:
+        tr, te = data.load_mnist(source, "train"), data.load_mnist(source, "test")
+        ref = {hash(im.tobytes()) for im in bundled.images[held]}
+        keep = np.array([hash(im.tobytes()) not in ref for im in tr.images])
+        x, y, tx, ty, src, split = tr.images[keep], tr.labels[keep], te.images, te.labels, tr.source, "MNIST test split"
+    judge = train_judge(x, y, epochs=epochs, seed=seed)
+    acc = accuracy(judge, tx, ty)
+    prov = {"command": command, "data": src, "train_examples": int(len(y)),
+            "heldout_examples": int(len(ty)), "heldout_accuracy": acc, "epochs": epochs, "seed": seed,
+            "heldout_split": split}
     save_judge(judge, out, prov)
     (Path(out) / "PROVENANCE.json").write_text(json.dumps(prov, indent=2) + "\n")
     return prov
