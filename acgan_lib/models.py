@@ -19,6 +19,7 @@ Deviations from the reference, all mathematically equivalent:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Literal
 
 import jax
@@ -58,6 +59,7 @@ def _transpose_padding(k: int, s: int, padding: str) -> tuple[int, int]:
     return pad_a, pad_len - pad_a
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def conv_transpose_matmul(
     x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding: str
 ) -> jax.Array:
@@ -85,19 +87,35 @@ def conv_transpose_matmul(
     Returns:
       (B, H_out, W_out, Cout), equal to ``lax.conv_transpose`` up to float rounding.
     """
-    b, h, w, cin = x.shape
-    kh, kw, kin, cout = kernel.shape
+    return _conv_transpose_forward(x, kernel, strides, padding)
+
+
+def _geometry(x_shape, k_shape, strides, padding):
+    """Output size and the offset c = K - 1 - pad_low of the overlap-add, per spatial axis."""
+    _, h, w, cin = x_shape
+    kh, kw, kin, _ = k_shape
     if kin != cin:
         raise ValueError(f"kernel expects {kin} input channels, input has {cin}")
     sh, sw = strides
     (lo_h, hi_h), (lo_w, hi_w) = _transpose_padding(kh, sh, padding), _transpose_padding(kw, sw, padding)
     out_h = (h - 1) * sh + 1 + lo_h + hi_h - kh + 1
     out_w = (w - 1) * sw + 1 + lo_w + hi_w - kw + 1
+    return out_h, out_w, kh - 1 - lo_h, kw - 1 - lo_w
+
+
+def _kernel_matrix(kernel: jax.Array) -> jax.Array:
+    """(K, K, Cin, Cout) -> (Cin, K*K*Cout) with the taps flipped (scatter order)."""
+    kh, kw, cin, cout = kernel.shape
+    return jnp.transpose(kernel[::-1, ::-1], (2, 0, 1, 3)).reshape(cin, kh * kw * cout)
+
+
+def _conv_transpose_forward(x, kernel, strides, padding):
+    b, h, w, cin = x.shape
+    kh, kw, _, cout = kernel.shape
+    sh, sw = strides
+    out_h, out_w, ch, cw = _geometry(x.shape, kernel.shape, strides, padding)
     mh, mw = -(-out_h // sh), -(-out_w // sw)          # rows / cols per phase
-    flipped = kernel[::-1, ::-1]                         # (K, K, Cin, Cout)
-    wmat = jnp.transpose(flipped, (2, 0, 1, 3)).reshape(cin, kh * kw * cout)
-    cols = (x.reshape(b * h * w, cin) @ wmat).reshape(b, h, w, kh, kw, cout)
-    ch, cw = kh - 1 - lo_h, kw - 1 - lo_w
+    cols = (x.reshape(b * h * w, cin) @ _kernel_matrix(kernel)).reshape(b, h, w, kh, kw, cout)
     zero = jnp.zeros((), x.dtype)
     phase_rows = []
     for py in range(sh):
@@ -118,7 +136,43 @@ def conv_transpose_matmul(
             phase_row.append(jnp.zeros((b, mh, mw, cout), x.dtype) if acc is None else acc)
         phase_rows.append(jnp.stack(phase_row, axis=3))  # (B, mh, mw, sw, C)
     out = jnp.stack(phase_rows, axis=2).reshape(b, mh * sh, mw * sw, cout)  # interleave phases
+    # Materialise the result: otherwise XLA may fuse the overlap-add into consumers that read
+    # each output pixel many times (e.g. the 25 tap reads of the backward pass) and redo it.
     return out[:, :out_h, :out_w, :]
+
+
+def _conv_transpose_fwd(x, kernel, strides, padding):
+    return _conv_transpose_forward(x, kernel, strides, padding), (x, kernel)
+
+
+def _conv_transpose_bwd(strides, padding, residuals, dy):
+    """Both gradients as two matmuls with the im2col of dy (the transpose of the overlap-add).
+
+    Every (pixel, tap) product of the forward pass landed on one output position, so its
+    gradient is dy read back at that position: ``dcols[b, i, j, ky, kx] = dy[s*i + ky - c]``.
+    Gathering those reads as one (B*H*W, K*K*Cout) matrix turns the backward pass into
+    ``dx = dcols @ Wmat.T`` and ``dWmat = x.T @ dcols`` - two large matmuls, no scatter.
+    """
+    x, kernel = residuals
+    dy = lax.optimization_barrier(dy)  # computed once, then read by all K*K taps
+    b, h, w, cin = x.shape
+    kh, kw, _, cout = kernel.shape
+    sh, sw = strides
+    out_h, out_w, ch, cw = _geometry(x.shape, kernel.shape, strides, padding)
+    full_h, full_w = (h - 1) * sh + kh, (w - 1) * sw + kw
+    dyf = lax.pad(dy, jnp.zeros((), dy.dtype),
+                  ((0, 0, 0), (ch, full_h - ch - out_h, 0), (cw, full_w - cw - out_w, 0), (0, 0, 0)))
+    taps = [dyf[:, ky: ky + (h - 1) * sh + 1: sh, kx: kx + (w - 1) * sw + 1: sw, :]
+            for ky in range(kh) for kx in range(kw)]
+    dcols = jnp.stack(taps, axis=3).reshape(b * h * w, kh * kw * cout)
+    wmat = _kernel_matrix(kernel)
+    dx = (dcols @ wmat.T).reshape(x.shape)
+    dwmat = x.reshape(b * h * w, cin).T @ dcols                       # (Cin, K*K*Cout)
+    dkernel = jnp.transpose(dwmat.reshape(cin, kh, kw, cout), (1, 2, 0, 3))[::-1, ::-1]
+    return dx, dkernel
+
+
+conv_transpose_matmul.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 
 
 def default_conv_impl() -> str:

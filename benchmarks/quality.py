@@ -27,7 +27,7 @@ def table(rows: list[dict]) -> str:
         worst = min(r["class_accuracy_per_class"].values())
         div = r.get("diversity_ratio_per_class")
         lines.append(f"| {r['step']} | {r['train_seconds'] / 60:.1f} | {r['class_accuracy']:.3f} | {worst:.2f} | "
-                     f"{r['frechet_ratio']:.2f} | {min(div.values()) if div else float('nan'):.2f} |")
+                     f"{r['frechet_ratio']:.2f} | {f'{min(div.values()):.2f}' if div else '—'} |")
     return "\n".join(lines)
 
 

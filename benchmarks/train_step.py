@@ -124,7 +124,19 @@ def _child(which, batch, iters, conv_impl, device):
     else:
         p = make_torch(ds, batch, device)
         time_torch(p, iters)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(_peak_rss_mib())
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory. VmHWM, not ru_maxrss: Linux keeps ru_maxrss across
+    fork + exec, so a child started from a big parent would report the parent's peak."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> int:

@@ -109,9 +109,11 @@ for ax, s in zip(np.atleast_1d(axes), steps):
 plt.show()
 
 # %% [markdown]
-# After a couple of hundred iterations the samples are blobs that already differ by column:
-# the class head has taught the generator *something* about each digit long before the digits
-# look real. Section 5 shows the same run carried on for 4,000 iterations.
+# After a couple of hundred iterations these grids are still grey. That is not (only) slow
+# learning: samples are drawn in inference mode, with the batch-norm *running* statistics, which
+# lag far behind the training batches early on (section 6). Meanwhile the losses above show the
+# generator already fooling the discriminator in training mode. Section 5 shows the same run
+# carried on for 4,000 iterations, where the samples catch up.
 #
 # ## 3. Checkpoints and exact resume
 #
@@ -126,9 +128,11 @@ for p in sorted(out.rglob("*"))[:12]:
 print(open(out / "checkpoints" / "LATEST").read())
 
 # %%
-# NBVAL_CHECK_OUTPUT
 resumed = trainer.Trainer(config, ds, out)
-meta = resumed.restore()
+meta = resumed.restore()       # the latest checkpoint of this run directory
+
+# %%
+# NBVAL_CHECK_OUTPUT
 more = 2
 run.train(max_steps=ITERATIONS + more, progress=False)       # the original keeps going ...
 resumed.train(max_steps=ITERATIONS + more, progress=False)   # ... and so does the restored copy
