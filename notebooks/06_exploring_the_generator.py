@@ -117,7 +117,7 @@ seed = widgets.IntSlider(value=3, min=0, max=50, description="seed")
 
 
 def show(digit, seed, **zs):
-    z = np.asarray(models.sample_latent(jax.random.key(seed), 1))[0]
+    z = np.array(models.sample_latent(jax.random.key(seed), 1))[0]  # a writable copy
     for i in range(8):
         z[i] = zs[f"z{i}"]
     img = trainer.generate(gen, [digit], z=jnp.asarray(z)[None])
