@@ -244,15 +244,17 @@ class Trainer:
             "data_source": self.dataset.source, "train_seconds": round(self.train_seconds, 1)})
 
     # -------------------------------------------------------------- benchmarking helpers
-    def _iteration_args(self, i: int, perm=None):
-        if perm is None:
-            perm = jax.random.permutation(jax.random.fold_in(self._shuffle_key, 0), len(self.dataset))
+    def _epoch_permutation(self, epoch: int) -> jax.Array:
+        """The shuffle of ``epoch``: a function of (seed, epoch) only, so resume repeats it."""
+        return jax.random.permutation(jax.random.fold_in(self._shuffle_key, epoch), len(self.dataset))
+
+    def _iteration_args(self, i: int, perm: jax.Array):
         return (self._images, self._labels, perm, i % self.steps_per_epoch, i, self._step_key)
 
     def compile_seconds(self) -> float:
         """Compile the fused iteration ahead of time; returns the seconds XLA took."""
         t0 = time.perf_counter()
-        self._iteration.lower(self._state, *self._iteration_args(0)).compile()
+        self._iteration.lower(self._state, *self._iteration_args(0, self._epoch_permutation(0))).compile()
         return time.perf_counter() - t0
 
     def run_iterations(self, n: int) -> float:
@@ -260,7 +262,7 @@ class Trainer:
 
         For benchmarks and quick experiments; ``train`` is the real loop.
         """
-        perm = jax.random.permutation(jax.random.fold_in(self._shuffle_key, 0), len(self.dataset))
+        perm = self._epoch_permutation(0)
         t0 = time.perf_counter()
         m = None
         for _ in range(n):
@@ -339,10 +341,9 @@ class Trainer:
             while self.step < end:
                 epoch, in_epoch = divmod(self.step, self.steps_per_epoch)
                 if epoch != perm_epoch:
-                    perm = jax.random.permutation(jax.random.fold_in(self._shuffle_key, epoch), len(self.dataset))
+                    perm = self._epoch_permutation(epoch)
                     perm_epoch = epoch
-                self._state, m = self._iteration(self._state, self._images, self._labels, perm,
-                                                 in_epoch, self.step, self._step_key)
+                self._state, m = self._iteration(self._state, *self._iteration_args(self.step, perm))
                 self.step += 1
                 n_last += 1
                 pending.append((self.step, m))
