@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--log-every", type=_positive_int, default=10, help="fetch metrics every N iterations")
     t.add_argument("--explicit-gradients", action="store_true",
                    help="compute each loss's gradient separately and add them (same update, slower)")
+    t.add_argument("--ema-decay", type=_unit_float, default=0.0,
+                   help="also keep a moving average of the generator with this decay, e.g. 0.999 "
+                        "(0 = off; training is unchanged either way); export it with export --ema")
     t.add_argument("--eval-every-epoch", action="store_true",
                    help="score samples with the digit judge after every epoch (evaluation.jsonl)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -104,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--checkpoint", required=True, help="run directory or checkpoint")
     x.add_argument("--generator-out", required=True, type=_writable_dir)
     x.add_argument("--discriminator-out", default=None, type=_writable_dir)
+    x.add_argument("--ema", action="store_true",
+                   help="export the generator's moving average (a run trained with --ema-decay)")
     x.add_argument("--with-logs", action="store_true",
                    help="also copy the run's losses.csv, evaluation.jsonl and a few sample grids, "
                         "and write PROVENANCE.md")
@@ -126,7 +131,8 @@ def cmd_train(args) -> int:
 
     cfg = trainer.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, latent_dim=args.latent_dim,
                               lr=args.lr, beta1=args.beta1, soft_one=args.soft_one, seed=args.seed,
-                              log_every=args.log_every, explicit_gradients=args.explicit_gradients)
+                              log_every=args.log_every, explicit_gradients=args.explicit_gradients,
+                              ema_decay=args.ema_decay)
     out = Path(args.out)
     if not args.resume and (out / "checkpoints").is_dir() and checkpoint.complete_checkpoints(out / "checkpoints"):
         print(f"error: {out} already holds a run; pass --resume to continue it or choose another --out",
@@ -171,6 +177,9 @@ def _epoch_evaluator(tr):
         res = evaluation.evaluate_generator(tr.gen, judge, per_class=50, seed=0, reference=reference,
                                             with_diversity=False)
         res.update(step=tr.step, epoch=tr.step // tr.steps_per_epoch)
+        if tr.gen_ema is not None:
+            res["ema"] = evaluation.evaluate_generator(tr.gen_ema, judge, per_class=50, seed=0,
+                                                       reference=reference, with_diversity=False)
         with open(tr.out / "evaluation.jsonl", "a") as f:
             f.write(json.dumps(res) + "\n")
 
@@ -264,16 +273,23 @@ def cmd_export(args) -> int:
         cfg = meta["config"]
         gen = models.Generator(cfg["latent_dim"], cfg["num_classes"], rngs=nnx.Rngs(0))
         disc = models.Discriminator(cfg["num_classes"], rngs=nnx.Rngs(0))
-        checkpoint.load(args.checkpoint, {"generator": gen, "discriminator": disc})
+        if args.ema and "generator_ema" not in meta.get("objects", []):
+            raise checkpoint.CheckpointError(
+                f"{checkpoint.resolve(args.checkpoint)} has no moving average of the generator; "
+                f"train (or resume) with --ema-decay 0.999 to keep one, or export without --ema")
+        checkpoint.load(args.checkpoint, {"generator_ema" if args.ema else "generator": gen,
+                                          "discriminator": disc})
     except (checkpoint.CheckpointError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     prov = {k: meta.get(k) for k in ("command", "step", "epoch", "data_source", "train_seconds", "config")}
     prov["source_checkpoint"] = str(checkpoint.resolve(args.checkpoint))
+    prov["weights"] = (f"moving average of the generator (ema_decay={meta['config'].get('ema_decay')})"
+                       if args.ema else "the generator as trained")
     checkpoint.save_generator(args.generator_out, gen, prov)
     print(f"generator (step {meta['step']}) -> {args.generator_out}")
     if args.with_logs:
-        _copy_run_logs(Path(args.checkpoint), Path(args.generator_out), prov)
+        _copy_run_logs(Path(args.checkpoint), Path(args.generator_out), prov, args.ema)
     if args.discriminator_out:
         checkpoint.save(args.discriminator_out, 0, {"discriminator": disc},
                         {"config": {"num_classes": cfg["num_classes"]}, "provenance": prov}, keep=None)
@@ -281,7 +297,7 @@ def cmd_export(args) -> int:
     return 0
 
 
-def _copy_run_logs(run: Path, dest: Path, prov: dict) -> None:
+def _copy_run_logs(run: Path, dest: Path, prov: dict, ema: bool = False) -> None:
     """Copy the loss log, evaluations and a few sample grids of ``run`` next to exported weights."""
     import shutil
 
@@ -306,7 +322,9 @@ def _copy_run_logs(run: Path, dest: Path, prov: dict) -> None:
              f"- seed: {prov.get('config', {}).get('seed')}; iterations: {prov.get('step')} "
              f"(epoch {prov.get('epoch')}); batch {prov.get('config', {}).get('batch_size')}",
              f"- training wall time: {minutes:.1f} minutes (2-core CPU, JAX {__import__('jax').__version__})",
-             f"- exported with: `python -m acgan_lib export --checkpoint {run} --generator-out {dest} --with-logs`",
+             f"- weights: {prov.get('weights', 'the generator as trained')}",
+             f"- exported with: `python -m acgan_lib export --checkpoint {run} --generator-out {dest} "
+             f"{'--ema ' if ema else ''}--with-logs`",
              "", "Files: `ckpt-00000000/` (weights, load with `acgan_lib.checkpoint.load_generator`), "
              "`losses.csv` (one row per iteration), `evaluation.jsonl` (the digit judge's scores after "
              "every epoch), `samples/` (grids at a few epochs: columns = classes, rows = shared z).", ""]
@@ -315,10 +333,14 @@ def _copy_run_logs(run: Path, dest: Path, prov: dict) -> None:
         rows = [json.loads(l) for l in evals.read_text().splitlines() if l.strip()]
         if rows:
             lines += ["## Quality during training (judge, 50 samples per class)", "",
-                      "| epoch | iteration | class accuracy | Fréchet / real floor |", "|---|---|---|---|"]
+                      "| epoch | iteration | class accuracy | Fréchet / real floor | moving average: accuracy | Fréchet / floor |",
+                      "|---|---|---|---|---|---|"]
             for r in rows:
-                if r["epoch"] in (1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80) or r is rows[-1]:
-                    lines.append(f"| {r['epoch']} | {r['step']} | {r['class_accuracy']:.3f} | {r['frechet_ratio']:.2f} |")
+                if r["epoch"] in (1, 2, 5, 10, 20, 40) or r["epoch"] % 20 == 0 or r is rows[-1]:
+                    e = r.get("ema")
+                    avg = f"{e['class_accuracy']:.3f} | {e['frechet_ratio']:.2f}" if e else "— | —"
+                    lines.append(f"| {r['epoch']} | {r['step']} | {r['class_accuracy']:.3f} | "
+                                 f"{r['frechet_ratio']:.2f} | {avg} |")
             lines.append("")
     (dest / "PROVENANCE.md").write_text("\n".join(lines))
 

@@ -53,6 +53,9 @@ class TrainConfig:
     keep_checkpoints: int = 3
     sample_rows: int = 10
     conv_impl: str = "auto"
+    # > 0: also keep an exponential moving average of the generator (a remedy taught in notebook 5;
+    # it only reads the generator, so training itself is the reference recipe either way)
+    ema_decay: float = 0.0
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
@@ -67,6 +70,7 @@ class TrainConfig:
             (self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}"),
             (self.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}"),
             (self.conv_impl in ("auto", "matmul", "xla"), f"conv_impl must be auto|matmul|xla, got {self.conv_impl}"),
+            (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -89,6 +93,13 @@ class Interrupted(Exception):
         self.step, self.path = step, path
 
 
+def _copy_of(module: nnx.Module) -> nnx.Module:
+    """A clone with its own buffers (the fused iteration donates every buffer of its state once)."""
+    twin = nnx.clone(module)
+    nnx.update(twin, jax.tree.map(jnp.copy, nnx.state(module)))
+    return twin
+
+
 _ITERATIONS: dict = {}
 
 
@@ -98,7 +109,7 @@ def _make_iteration(graphdef, cfg: TrainConfig):
     Cached per (model structure, recipe), so several trainers in one process compile once.
     """
     cache_key = (graphdef, cfg.batch_size, cfg.soft_one, cfg.weights, cfg.explicit_gradients,
-                 training.train_iteration)
+                 cfg.ema_decay, training.train_iteration)
     if cache_key not in _ITERATIONS:
         _ITERATIONS[cache_key] = _build_iteration(graphdef, cfg)
     return _ITERATIONS[cache_key]
@@ -107,13 +118,16 @@ def _make_iteration(graphdef, cfg: TrainConfig):
 def _build_iteration(graphdef, cfg: TrainConfig):
 
     def iteration(state, images, labels, perm, step_in_epoch, step, root_key):
-        gen, disc, g_opt, d_opt = nnx.merge(graphdef, state)
+        objects = nnx.merge(graphdef, state)
+        gen, disc, g_opt, d_opt = objects[:4]
         idx = jax.lax.dynamic_slice_in_dim(perm, step_in_epoch * cfg.batch_size, cfg.batch_size)
         key = jax.random.fold_in(root_key, step)
         m = training.train_iteration(gen, disc, g_opt, d_opt, images[idx], labels[idx], key,
                                      soft_one=cfg.soft_one, weights=cfg.weights,
                                      explicit=cfg.explicit_gradients)
-        return nnx.state((gen, disc, g_opt, d_opt)), m
+        if cfg.ema_decay:
+            training.update_ema(objects[4], gen, cfg.ema_decay)
+        return nnx.state(objects), m
 
     return jax.jit(iteration, donate_argnums=(0,))
 
@@ -144,8 +158,10 @@ class Trainer:
         self.disc = models.Discriminator(config.num_classes, rngs=nnx.Rngs(config.seed + 1))
         self.g_opt = training.make_optimizer(self.gen, config.lr, config.beta1)
         self.d_opt = training.make_optimizer(self.disc, config.lr, config.beta1)
+        # the generator's moving average (config.ema_decay > 0); starts equal to the generator
+        self.gen_ema = _copy_of(self.gen) if config.ema_decay else None
         self.step = 0  # iterations done
-        self._graphdef, self._state = nnx.split((self.gen, self.disc, self.g_opt, self.d_opt))
+        self._graphdef, self._state = nnx.split(self._modules())
         self._iteration = _make_iteration(self._graphdef, config)
         self._images = jnp.asarray(dataset.images)
         self._labels = jnp.asarray(dataset.labels, jnp.int32)
@@ -158,13 +174,20 @@ class Trainer:
         self.command = ""          # how the run was started (recorded in checkpoints)
 
     # -------------------------------------------------------------- state plumbing
+    def _modules(self) -> tuple:
+        base = (self.gen, self.disc, self.g_opt, self.d_opt)
+        return base + (self.gen_ema,) if self.gen_ema is not None else base
+
     def _sync_modules(self) -> None:
         """Point the nnx objects at the current (jit-updated) state."""
-        nnx.update((self.gen, self.disc, self.g_opt, self.d_opt), self._state)
+        nnx.update(self._modules(), self._state)
 
     def _objects(self) -> dict[str, Any]:
-        return {"generator": self.gen, "discriminator": self.disc,
+        objs = {"generator": self.gen, "discriminator": self.disc,
                 "generator_optimizer": self.g_opt, "discriminator_optimizer": self.d_opt}
+        if self.gen_ema is not None:
+            objs["generator_ema"] = self.gen_ema
+        return objs
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -197,8 +220,15 @@ class Trainer:
                 f"the run was trained on {meta['num_examples']} digits ({meta.get('data_source')}) but the "
                 f"data now has {len(self.dataset)}; resume with the same --data")
         self._sync_modules()
-        checkpoint.load(path, self._objects())
-        self._graphdef, self._state = nnx.split((self.gen, self.disc, self.g_opt, self.d_opt))
+        objects = self._objects()
+        start_ema = self.gen_ema is not None and "generator_ema" not in meta.get("objects", [])
+        if start_ema:  # switching the average on later is allowed: it does not change training
+            del objects["generator_ema"]
+        checkpoint.load(path, objects)
+        if start_ema:
+            nnx.update(self.gen_ema, jax.tree.map(jnp.copy, nnx.state(self.gen)))
+            self.log(f"the generator's moving average (ema_decay={self.cfg.ema_decay}) starts at step {meta['step']}")
+        self._graphdef, self._state = nnx.split(self._modules())
         self.step = int(meta["step"])
         self.train_seconds = float(meta.get("train_seconds", 0.0))
         self._truncate_log()

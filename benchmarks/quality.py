@@ -21,13 +21,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| iterations | train time (min) | class accuracy | worst class | Fréchet / floor | min diversity |",
-             "|---|---|---|---|---|---|"]
+    """Markdown table; a run logged with a moving average of the generator gets its columns too."""
+    with_ema = any("ema" in r for r in rows)
+    head = "| iterations | train time (min) | class accuracy | worst class | Fréchet / floor | min diversity |"
+    rule = "|---|---|---|---|---|---|"
+    if with_ema:
+        head += " averaged: accuracy | averaged: Fréchet / floor |"
+        rule += "---|---|"
+    lines = [head, rule]
     for r in rows:
         worst = min(r["class_accuracy_per_class"].values())
         div = r.get("diversity_ratio_per_class")
-        lines.append(f"| {r['step']} | {r['train_seconds'] / 60:.1f} | {r['class_accuracy']:.3f} | {worst:.2f} | "
-                     f"{r['frechet_ratio']:.2f} | {f'{min(div.values()):.2f}' if div else '—'} |")
+        line = (f"| {r['step']} | {r['train_seconds'] / 60:.1f} | {r['class_accuracy']:.3f} | {worst:.2f} | "
+                f"{r['frechet_ratio']:.2f} | {f'{min(div.values()):.2f}' if div else '—'} |")
+        if with_ema:
+            e = r.get("ema")
+            line += f" {e['class_accuracy']:.3f} | {e['frechet_ratio']:.2f} |" if e else " — | — |"
+        lines.append(line)
     return "\n".join(lines)
 
 

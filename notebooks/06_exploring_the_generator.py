@@ -189,9 +189,25 @@ print(f"Fréchet distance {res['frechet_distance']:.1f} vs real-vs-real floor {r
       f"(ratio {res['frechet_ratio']:.1f})")
 
 # %% [markdown]
-# How far the shipped generator is from each target, and the quality-versus-training-time
-# curve that shows where training on the 5,000 bundled digits gets to, are in
-# `acgan_lib/assets/pretrained_generator/PROVENANCE.md` and notebook 5, section 5.
+# The project set itself four targets for the shipped generator. Here they are against the
+# numbers just measured:
+
+# %%
+targets = [
+    ("class accuracy >= 0.98", res["class_accuracy"] >= 0.98, f"{res['class_accuracy']:.3f}"),
+    ("every class >= 0.95", min(acc.values()) >= 0.95, f"worst class {min(acc.values()):.2f}"),
+    ("Fréchet distance <= 2x the floor", res["frechet_ratio"] <= 2.0, f"{res['frechet_ratio']:.2f}x"),
+    ("diversity within 20 % of real", all(0.8 <= d <= 1.2 for d in div.values()),
+     f"{min(div.values()):.2f} to {max(div.values()):.2f}"),
+]
+for name, ok, value in targets:
+    print(f"{'met    ' if ok else 'NOT met'}  {name:<34} {value}")
+
+# %% [markdown]
+# The shipped generator is the reference recipe trained for 12,500 iterations on the bundled
+# digits (`PROVENANCE.md`). The Fréchet ratio depends a little on which digits are drawn: over
+# sampling seeds 0–4 it was 1.60–1.93 (mean 1.77), so read its second decimal loosely. How the
+# numbers grew during training is in notebook 5, sections 5 and 7, and `benchmarks/quality.py`.
 #
 # ## Summary
 #

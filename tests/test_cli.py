@@ -77,6 +77,32 @@ def test_train_generate_resume(tmp_path, small_dir):
     assert not (tmp_path / "bad.png").exists()
 
 
+def test_export_generator_and_its_moving_average(tmp_path, small_dir):
+    out = tmp_path / "run"
+    r = run(*TRAIN, "--data", str(small_dir), "--epochs", "1", "--ema-decay", "0.9", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    r = run("export", "--checkpoint", str(out), "--generator-out", str(tmp_path / "g"), "--with-logs")
+    assert r.returncode == 0, r.stderr
+    r = run("export", "--checkpoint", str(out), "--generator-out", str(tmp_path / "e"), "--ema", "--with-logs")
+    assert r.returncode == 0, r.stderr
+    assert "--ema --with-logs" in (tmp_path / "e" / "PROVENANCE.md").read_text()
+    assert "moving average of the generator (ema_decay=0.9)" in (tmp_path / "e" / "PROVENANCE.md").read_text()
+    g, e = checkpoint.load_generator(tmp_path / "g"), checkpoint.load_generator(tmp_path / "e")
+    from flax import nnx
+    import jax
+    diffs = [float(np.abs(np.asarray(a) - np.asarray(b)).max())
+             for a, b in zip(jax.tree.leaves(nnx.state(g)), jax.tree.leaves(nnx.state(e)))]
+    assert max(diffs) > 0  # the average is not the last generator
+
+    plain = tmp_path / "plain"
+    assert run(*TRAIN, "--data", str(small_dir), "--max-steps", "2", "--out", str(plain)).returncode == 0
+    r = run("export", "--checkpoint", str(plain), "--generator-out", str(tmp_path / "x"), "--ema")
+    assert r.returncode == 2 and "no moving average" in r.stderr and "--ema-decay" in r.stderr
+    assert not (tmp_path / "x").exists()
+    r = run(*TRAIN, "--ema-decay", "1.5", "--out", str(tmp_path / "y"))
+    assert r.returncode == 2 and "--ema-decay: must be in [0, 1)" in r.stderr
+
+
 def test_generate_missing_checkpoint(tmp_path):
     r = run("generate", "--checkpoint", str(tmp_path / "none"), "--out", str(tmp_path / "x.png"))
     assert r.returncode == 2 and "does not exist" in r.stderr

@@ -108,3 +108,45 @@ def test_bad_latent_and_images_raise_clear_errors(nets):
 def test_summary_lists_every_layer(nets):
     text = models.format_summary(nets[0], nets[1])
     assert "2,657,321" in text and "525,835" in text and "(7, 7, 192)" in text
+
+
+@pytest.mark.parametrize("size,cin,cout,stride,padding", [
+    (3, 16, 8, 1, "VALID"),     # the deconv1 geometry (S is used there)
+    (7, 8, 4, 2, "SAME"),       # the deconv2 geometry (slab sums are used there)
+    (4, 3, 2, 3, "SAME"),
+])
+def test_overlap_add_by_scatter_matrix_equals_slab_sums(monkeypatch, size, cin, cout, stride, padding):
+    """The two overlap-add forms (0/1 matrix S, or shifted slab sums) give the same layer and gradients."""
+    x = jax.random.normal(jax.random.key(0), (2, size, size, cin))
+    kernel = jax.random.normal(jax.random.key(1), (5, 5, cin, cout))
+
+    def value_and_grads(use_s):
+        monkeypatch.setattr(models, "_use_scatter_matrix", lambda *a: use_s)
+        f = lambda x, k: models.conv_transpose_matmul(x, k, (stride, stride), padding)
+        return f(x, kernel), jax.grad(lambda x, k: jnp.sum(jnp.sin(f(x, k))), (0, 1))(x, kernel)
+
+    (ys, gs), (yp, gp) = value_and_grads(True), value_and_grads(False)
+    np.testing.assert_allclose(ys, yp, rtol=1e-5, atol=1e-4)
+    for a, b in zip(gs, gp):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(ys, lax.conv_transpose(x, kernel, (stride, stride), padding), rtol=1e-4, atol=1e-3)
+
+
+def test_scatter_matrix_is_used_only_where_cheap():
+    assert models._use_scatter_matrix((200, 3, 3, 384), 7, 7)        # deconv1: 49 outputs, 384 channels
+    assert not models._use_scatter_matrix((200, 7, 7, 192), 14, 14)  # deconv2
+    assert not models._use_scatter_matrix((200, 14, 14, 96), 28, 28)  # deconv3
+    s = models._scatter_matrix(3, 3, 5, 5, (1, 1), 7, 7, 0, 0)
+    assert s.shape == (49, 225) and np.all(s.sum(0) == 1)  # every (pixel, tap) product lands once
+
+
+def test_dropout_drops_thirty_percent_deterministically():
+    disc = models.Discriminator(rngs=nnx.Rngs(0))
+    x = jax.random.uniform(jax.random.key(1), (64, 28, 28, 1), minval=-1, maxval=1)
+    feats = disc.features(x, train=True, rngs=jax.random.key(2))
+    again = disc.features(x, train=True, rngs=jax.random.key(2))
+    other = disc.features(x, train=True, rngs=jax.random.key(3))
+    for (_, a), (_, b), (_, c) in zip(feats[:4], again[:4], other[:4]):
+        assert np.array_equal(a, b) and not np.array_equal(a, c)
+        dropped = float(jnp.mean(a == 0))
+        assert abs(dropped - models.DROPOUT_RATE) < 0.01, dropped

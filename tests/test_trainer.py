@@ -114,3 +114,37 @@ def test_generate_validates(tmp_path, small):
     assert imgs.shape == (3, 28, 28, 1)
     with pytest.raises(ValueError, match="0..9"):
         trainer.generate(t.gen, [10])
+
+
+def test_generator_moving_average(tmp_path, small):
+    """The average never changes training, follows ema <- d*ema + (1-d)*gen, and resumes exactly."""
+    decay = 0.8
+    plain = trainer.Trainer(cfg(epochs=1), small, tmp_path / "plain")
+    avg = trainer.Trainer(cfg(epochs=1, ema_decay=decay), small, tmp_path / "avg")
+    expected = [np.asarray(x) for x in leaves(plain.gen, nnx.Param)]
+    for step in range(1, 6):   # one step at a time, so we can follow the recurrence by hand
+        plain.train(max_steps=step, progress=False)
+        expected = [decay * e + (1 - decay) * np.asarray(g) for e, g in zip(expected, leaves(plain.gen, nnx.Param))]
+    avg.train(progress=False)
+    assert all(np.array_equal(x, y) for x, y in zip(state_of(plain), state_of(avg)))
+    got = [np.asarray(x) for x in leaves(avg.gen_ema, nnx.Param)]
+    assert all(np.allclose(e, g, rtol=1e-5, atol=1e-6) for e, g in zip(expected, got))
+    assert not all(np.array_equal(g, np.asarray(x)) for g, x in zip(got, leaves(avg.gen, nnx.Param)))
+    assert "generator_ema" in checkpoint.read_meta(tmp_path / "avg")["objects"]
+
+    # interrupted + resumed == uninterrupted, the average included
+    a = trainer.Trainer(cfg(ema_decay=decay), small, tmp_path / "a")
+    a.train(max_steps=7, progress=False)
+    b = trainer.Trainer(cfg(ema_decay=decay), small, tmp_path / "a")
+    b.restore()
+    b.train(progress=False)
+    c = trainer.Trainer(cfg(ema_decay=decay), small, tmp_path / "c")
+    c.train(progress=False)
+    assert all(np.array_equal(x, y) for x, y in zip(leaves(b.gen_ema, nnx.Param), leaves(c.gen_ema, nnx.Param)))
+
+    # switching the average on when resuming a run that had none starts it from the generator
+    d = trainer.Trainer(cfg(ema_decay=decay), small, tmp_path / "plain", log=lambda s: None)
+    d.restore()
+    assert all(np.array_equal(x, y) for x, y in zip(leaves(d.gen_ema, nnx.Param), leaves(d.gen, nnx.Param)))
+    with pytest.raises(ValueError, match="ema_decay must be in"):
+        trainer.TrainConfig(ema_decay=1.0).validate()
