@@ -360,13 +360,6 @@ class Generator(nnx.Module):
         return self.layers(z, labels, train=train)[-1][1]
 
 
-DROPOUT_BITS_NOTE = """Dropout masks are drawn with JAX's original threefry bit layout
-(``jax.threefry_partitionable(False)``): about 7.5 million uniform numbers per discriminator pass,
-which XLA:CPU generates about 30 ms per iteration faster that way (benchmarks/RESULTS.md).  Same
-generator, same Bernoulli(0.7) keep-probability, same determinism; only the order in which bits
-are assigned to elements differs, which matters only when sharding across devices."""
-
-
 class Discriminator(nnx.Module):
     """Looks at a digit and answers two questions: is it real, and which digit is it?
 
@@ -400,7 +393,10 @@ class Discriminator(nnx.Module):
         out = []
         h = images
         for i, (conv, key) in enumerate(zip(self.convs, keys)):
-            with jax.threefry_partitionable(False):   # see DROPOUT_BITS_NOTE
+            # Dropout masks in threefry's original bit layout: XLA:CPU draws the ~7.5 M uniforms
+            # per pass about 30 ms/iteration faster that way (benchmarks/RESULTS.md). Same
+            # Bernoulli(0.7) keep-probability and determinism; only the bit-to-element order differs.
+            with jax.threefry_partitionable(False):
                 h = self.dropout(nnx.leaky_relu(conv(h), LEAKY_SLOPE), deterministic=det, rngs=key)
             out.append((f"conv{i + 1} + leaky_relu + dropout", h))
         h = h.reshape(h.shape[0], -1)

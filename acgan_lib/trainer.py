@@ -226,7 +226,7 @@ class Trainer:
             del objects["generator_ema"]
         checkpoint.load(path, objects)
         if start_ema:
-            nnx.update(self.gen_ema, jax.tree.map(jnp.copy, nnx.state(self.gen)))
+            self.gen_ema = _copy_of(self.gen)
             self.log(f"the generator's moving average (ema_decay={self.cfg.ema_decay}) starts at step {meta['step']}")
         self._graphdef, self._state = nnx.split(self._modules())
         self.step = int(meta["step"])
