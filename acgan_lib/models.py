@@ -217,7 +217,7 @@ conv_transpose_matmul.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 def default_conv_impl() -> str:
     """The transposed-convolution implementation that is fastest on the current backend.
 
-    Measured on CPU (``benchmarks/train_step.py --conv-impl xla`` vs ``matmul``; notebook 5,
+    Measured on CPU (``benchmarks/train_step.py --conv-impl xla`` vs ``matmul``; notebook 6,
     section 4): the matmul form is about 30x faster for the 3x3 -> 7x7 layer and turns a ~9 s
     iteration into ~0.5 s.  On GPU the native layer uses cuDNN and we keep it there; that choice
     is not measured yet (no GPU was available), the same benchmark flag compares both.

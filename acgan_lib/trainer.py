@@ -53,7 +53,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     sample_rows: int = 10
     conv_impl: str = "auto"
-    # > 0: also keep an exponential moving average of the generator (a remedy taught in notebook 5;
+    # > 0: also keep an exponential moving average of the generator (a remedy taught in notebook 6;
     # it only reads the generator, so training itself is the reference recipe either way)
     ema_decay: float = 0.0
 

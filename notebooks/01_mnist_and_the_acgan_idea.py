@@ -66,7 +66,7 @@ from acgan_lib import data, plotting
 #
 # The class head gives the generator a second, very informative signal: if it was asked for an 8
 # and the discriminator sees a 9, the class loss is high and its gradient pushes the drawing
-# toward an 8. Notebooks 3 and 4 write those two losses out and show their gradients.
+# toward an 8. Notebooks 4 and 5 write those two losses out and show their gradients.
 #
 # ```
 #            z ─┐
@@ -138,7 +138,7 @@ print(f"range of the model input: [{ds.images.min():.1f}, {ds.images.max():.1f}]
 # * `acgan_lib.data` loads MNIST as `(N, 28, 28, 1)` float32 in [-1, 1] with int32 labels and
 #   reports which source it used; offline it uses 5,000 bundled real digits.
 #
-# Next: [2. Architecture](02_architecture.ipynb).
+# Next: [3. Architecture](03_architecture.ipynb).
 #
 # ## Exercises
 #

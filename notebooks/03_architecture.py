@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 2. Architecture: the generator and the two-headed discriminator
+# # 3. Architecture: the generator and the two-headed discriminator
 #
 # **What you will learn**
 #
@@ -149,7 +149,7 @@ plt.show()
 #
 # Same sum, different order — so the outputs agree to float rounding, and the parameters are the
 # same `kernel` of shape `(5, 5, C_in, C_out)`. On a CPU the matrix product is much faster than
-# XLA's direct transposed convolution (notebook 5 measures it), so `acgan_lib` uses it there and
+# XLA's direct transposed convolution (notebook 6 measures it), so `acgan_lib` uses it there and
 # keeps the library layer on GPUs (`models.default_conv_impl()`).
 
 # %%
@@ -172,7 +172,7 @@ print("implementation used on this backend:", models.default_conv_impl() if jax.
 # * A transposed convolution equals one big matmul followed by an overlap-add — the trick that
 #   makes this model train fast on a CPU.
 #
-# Next: [3. Training the discriminator](03_training_the_discriminator.ipynb).
+# Next: [4. Training the discriminator](04_training_the_discriminator.ipynb).
 #
 # ## Exercises
 #

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 6. Exploring a trained generator
+# # 7. Exploring a trained generator
 #
 # **What you will learn**
 #
@@ -207,7 +207,7 @@ for name, ok, value in targets:
 # The shipped generator is the reference recipe trained for 12,500 iterations on the bundled
 # digits (`PROVENANCE.md`). The Fréchet ratio depends a little on which digits are drawn: over
 # sampling seeds 0–4 it was 1.60–1.93 (mean 1.77), so read its second decimal loosely. How the
-# numbers grew during training is in notebook 5, sections 5 and 7, and `benchmarks/quality.py`.
+# numbers grew during training is in notebook 6, sections 5 and 7, and `benchmarks/quality.py`.
 #
 # ## Summary
 #

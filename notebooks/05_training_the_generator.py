@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 4. Training the generator through a frozen discriminator
+# # 5. Training the generator through a frozen discriminator
 #
 # **What you will learn**
 #
@@ -234,7 +234,7 @@ plt.show()
 # * When the generator draws the wrong digit, the class loss is high, and its gradient flows into
 #   exactly the parameters that decide the digit (here, the class-8 embedding row).
 #
-# Next: [5. The full training loop](05_the_training_loop.ipynb).
+# Next: [6. The full training loop](06_the_training_loop.ipynb).
 #
 # ## Exercises
 #

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 3. Training the discriminator: two losses, two gradients, one update
+# # 4. Training the discriminator: two losses, two gradients, one update
 #
 # **What you will learn**
 #
@@ -224,7 +224,7 @@ print({k: round(v, 3) for k, v in history[-1].items()})
 #   gradient of the total loss, and that sum is what the update applies — to the discriminator
 #   only.
 #
-# Next: [4. Training the generator](04_training_the_generator.ipynb).
+# Next: [5. Training the generator](05_training_the_generator.ipynb).
 #
 # ## Exercises
 #

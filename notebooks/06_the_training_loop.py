@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 5. The full training loop
+# # 6. The full training loop
 #
 # **What you will learn**
 #
@@ -55,8 +55,8 @@ from acgan_lib import checkpoint, data, models, plotting, pretrained, trainer
 # for epoch in range(epochs):
 #     perm = shuffle(dataset)                        # a new order every epoch
 #     for each batch of 100 real digits:
-#         discriminator_step(real batch + 100 fakes)  # notebook 3
-#         generator_step(200 fresh z and labels)      # notebook 4
+#         discriminator_step(real batch + 100 fakes)  # notebook 4
+#         generator_step(200 fresh z and labels)      # notebook 5
 #     checkpoint, sample grid, metadata.json
 # ```
 #
@@ -66,7 +66,7 @@ from acgan_lib import checkpoint, data, models, plotting, pretrained, trainer
 
 # %%
 ds = data.load_mnist(DATA)
-out = Path("../build/notebook_runs/05_loop")
+out = Path("../build/notebook_runs/06_loop")
 shutil.rmtree(out, ignore_errors=True)
 config = trainer.TrainConfig(epochs=100, seed=0, log_every=10)   # the reference recipe
 run = trainer.Trainer(config, ds, out)
@@ -156,7 +156,7 @@ print("resumed run is bit-identical to the uninterrupted one:",
 # One iteration pushes about 100 GFLOP through the two networks (the generator alone costs
 # ≈ 80 MFLOP per image). Most of it is in the generator's transposed convolutions. XLA on a CPU
 # computes a transposed convolution with a slow direct loop; `acgan_lib` computes the *same sum*
-# as one matrix multiplication followed by an overlap-add (notebook 2, section 6). For this first
+# as one matrix multiplication followed by an overlap-add (notebook 3, section 6). For this first
 # layer (3×3 → 7×7) even the overlap-add is a matrix product: a fixed 0/1 matrix `S` of shape
 # (49 output pixels, 9 input pixels × 25 taps) says where each (pixel, tap) product lands, and
 # `S @ products` adds them up in one call instead of 25 shifted copies. Here is that layer at the
@@ -197,7 +197,7 @@ print(f"this run: about {1000 * per_iter:.0f} ms per iteration after compilation
 # ## 5. A long run: what the losses say, and what they don't
 #
 # The pretrained generator shipped with the project was trained with the commands below; its
-# per-step log, per-epoch evaluation by an independent digit classifier (notebook 6) and sample
+# per-step log, per-epoch evaluation by an independent digit classifier (notebook 7) and sample
 # grids were saved next to it. Loading them costs nothing.
 
 # %%
@@ -229,7 +229,7 @@ plt.show()
 
 # %% [markdown]
 # The losses settle early and then barely move, while the sample quality (right) keeps
-# changing: GAN losses measure a *game*, not image quality. That is why notebook 6 scores the
+# changing: GAN losses measure a *game*, not image quality. That is why notebook 7 scores the
 # samples with a separate classifier.
 
 # %%
@@ -334,11 +334,11 @@ print([l for l in prov_text.splitlines() if l.startswith("- weights")][0])
 # * A transposed convolution computed as matmul + overlap-add is the same math and many times
 #   faster on a CPU; one iteration takes well under a second here.
 # * Losses say who is winning the game, not how good the digits are: watch samples, and measure
-#   them (notebook 6).
+#   them (notebook 7).
 # * Averaging the generator's weights over the last thousand iterations draws better digits than
 #   the last weights alone, without changing training at all.
 #
-# Next: [6. Exploring a trained generator](06_exploring_the_generator.ipynb).
+# Next: [7. Exploring a trained generator](07_exploring_the_generator.ipynb).
 #
 # ## Exercises
 #
@@ -354,7 +354,7 @@ print([l for l in prov_text.splitlines() if l.startswith("- weights")][0])
 # %% tags=["solution"] jupyter={"source_hidden": true}
 # Solution 1: without smoothing the discriminator is pushed to be certain about real digits.
 n = 5 if SMOKE else 50
-hard = trainer.Trainer(trainer.TrainConfig(soft_one=1.0, seed=0, log_every=10), ds, out.parent / "05_hard")
+hard = trainer.Trainer(trainer.TrainConfig(soft_one=1.0, seed=0, log_every=10), ds, out.parent / "06_hard")
 shutil.rmtree(hard.out, ignore_errors=True)
 h = hard.train(max_steps=n, progress=False)
 print("mean P(real) on real digits, last 10 logged steps:",
@@ -368,7 +368,7 @@ print("first iteration with generator class accuracy > 0.9:", int(long_log["step
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
 # Solution 3
-d3 = out.parent / "05_ex3"
+d3 = out.parent / "06_ex3"
 shutil.rmtree(d3, ignore_errors=True)
 cfg3 = trainer.TrainConfig(seed=1, log_every=5)
 a = trainer.Trainer(cfg3, ds, d3)
@@ -385,7 +385,7 @@ print("same generator:", all(np.array_equal(x, y) for x, y in zip(jax.tree.leave
 n4 = 4 if SMOKE else 20
 runs4 = {}
 for decay in (0.0, 0.9):
-    d4 = out.parent / f"05_ex4_{decay}"
+    d4 = out.parent / f"06_ex4_{decay}"
     shutil.rmtree(d4, ignore_errors=True)
     runs4[decay] = trainer.Trainer(trainer.TrainConfig(seed=2, log_every=10, ema_decay=decay), ds, d4)
     runs4[decay].train(max_steps=n4, progress=False)
