@@ -1,17 +1,27 @@
-# Fresh machine:  make run   (executes the notebook series offline into build/notebooks)
+# Fresh machine:  make lab   (installs, then opens the notebook series in JupyterLab)
+#                 make run   (executes the notebook series offline into build/notebooks)
 #                 make test  (unit tests + every notebook under nbval, smoke setting)
+# Every target installs .venv from requirements.lock (exact versions) + the project (--no-deps).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+LOCK   := requirements.lock
+EXTRAS := notebooks,test
+# make test-latest: a separate venv with the newest versions pyproject.toml allows.
+LATEST_VENV ?= build/venv-latest
 
-.PHONY: run test test-fast bench info clean sync-notebooks
+.PHONY: lab run test test-fast test-latest student bench info lock clean sync-notebooks
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[notebooks,test]"
+	$(PY) -m pip install --quiet -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
 
 run: $(STAMP)
 	ACGAN_DATA=bundled $(PY) notebooks/run_all.py --out build/notebooks
@@ -20,7 +30,20 @@ test: $(STAMP)
 	ACGAN_SMOKE=1 ACGAN_DATA=bundled $(PY) -m pytest tests notebooks --nbval-lax
 
 test-fast: $(STAMP)
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -m "not slow_install"
+
+# make test-latest PYTHON=python3.13
+test-latest:
+	rm -rf $(LATEST_VENV)
+	$(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[$(EXTRAS)]"
+	$(LATEST_VENV)/bin/python -c "import sys, jax, flax, optax, numpy; print('python', sys.version.split()[0], \
+	  '| jax', jax.__version__, '| flax', flax.__version__, '| optax', optax.__version__, '| numpy', numpy.__version__)"
+	MPLBACKEND=Agg $(LATEST_VENV)/bin/python -m pytest tests -m "not slow_install"
+
+student: $(STAMP)
+	$(PY) notebooks/make_student.py --out build/student
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet torch==2.13.0
@@ -28,6 +51,13 @@ bench: $(STAMP)
 
 info: $(STAMP)
 	$(PY) -m acgan_lib info
+
+# After changing pyproject.toml's dependencies: keep every existing pin, resolve only what is new.
+lock: $(STAMP)
+	$(PY) -m pip install --quiet -c $(LOCK) -e ".[$(EXTRAS)]"
+	{ grep '^#' $(LOCK); $(PY) -m pip freeze --exclude-editable; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
+	touch $(STAMP)
 
 sync-notebooks: $(STAMP)
 	$(VENV)/bin/jupytext --sync notebooks/*.ipynb

@@ -4,8 +4,10 @@
     python notebooks/run_all.py --inplace                  # refresh the committed outputs
     python notebooks/run_all.py --only 05                  # one notebook
 
-Each notebook is first rebuilt from its jupytext twin (``NN_name.py``) when that is newer, so the
-text file is the source of truth. Prints each notebook's wall time; exits non-zero if a cell fails.
+Each notebook is rebuilt from its jupytext twin (``NN_name.py``), so the text file is the source
+of truth. After executing, the outputs of cells tagged ``solution`` are removed (the cells still
+run, so their code is tested), so the committed notebooks show no answers. Prints each notebook's
+wall time; exits non-zero if a cell fails.
 """
 from __future__ import annotations
 
@@ -19,7 +21,21 @@ import jupytext
 import nbformat
 from nbclient import NotebookClient
 
+from make_student import is_solution  # notebooks/ is on sys.path when this runs as a script
+
 HERE = Path(__file__).resolve().parent
+# The kernel a notebook records when its twin does not say (jupytext.toml keeps it out of the .py).
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def strip_solution_outputs(nb: nbformat.NotebookNode) -> int:
+    """Remove the outputs of every code cell tagged ``solution`` in place; return how many had any."""
+    stripped = 0
+    for cell in nb.cells:
+        if cell.cell_type == "code" and is_solution(cell):
+            stripped += bool(cell.outputs)
+            cell.outputs = []
+    return stripped
 
 
 def main() -> int:
@@ -41,6 +57,7 @@ def main() -> int:
         nb = jupytext.read(py)
         if nb_path.exists():  # keep the paired metadata of the committed notebook
             nb.metadata = {**nbformat.read(nb_path, as_version=4).metadata, **nb.metadata}
+        nb.metadata.setdefault("kernelspec", dict(KERNELSPEC))
         t0 = time.perf_counter()
         print(f"executing {py.stem} ...", flush=True)
         try:
@@ -51,6 +68,7 @@ def main() -> int:
             nbformat.write(nb, out / nb_path.name)
             return 1
         dt = time.perf_counter() - t0
+        strip_solution_outputs(nb)
         nbformat.write(nb, out / nb_path.name)
         results.append((py.stem, dt))
         print(f"  {py.stem}: {dt:.0f} s", flush=True)

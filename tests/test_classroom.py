@@ -1,0 +1,110 @@
+"""Classroom infrastructure: the setup cell, solution outputs, student copies (issues #10, #12)."""
+import sys
+import tomllib
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NB_DIR = ROOT / "notebooks"
+TWINS = sorted(NB_DIR.glob("[0-9][0-9]_*.py"))
+NOTEBOOKS = sorted(NB_DIR.glob("[0-9][0-9]_*.ipynb"))
+sys.path.insert(0, str(NB_DIR))
+import insert_setup_cell  # noqa: E402
+import make_student  # noqa: E402
+import run_all  # noqa: E402
+
+
+def _first_code(nb):
+    return next(c for c in nb.cells if c.cell_type == "code")
+
+
+def _nb(*cells):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = list(cells)
+    return nb
+
+
+def _solution(source, outputs=()):
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["solution"], "jupyter": {"source_hidden": True}})
+    cell.outputs = [nbformat.v4.new_output("stream", text=t) for t in outputs]
+    return cell
+
+
+# --- the setup cell (Colab / Binder / any Jupyter) ---------------------------------------------
+
+@pytest.mark.parametrize("py", TWINS, ids=lambda p: p.name)
+def test_every_notebook_starts_with_the_setup_cell(py):
+    """Run `python notebooks/insert_setup_cell.py` (then re-execute) when this fails."""
+    assert _first_code(jupytext.read(py)).source == insert_setup_cell.setup_source()
+    ipynb = py.with_suffix(".ipynb")
+    if ipynb.exists():
+        assert _first_code(nbformat.read(ipynb, as_version=4)).source == insert_setup_cell.setup_source()
+
+
+def test_insert_setup_cell_inserts_once_and_refreshes():
+    md = nbformat.v4.new_markdown_cell("# Title")
+    code = nbformat.v4.new_code_cell("import os")
+    nb = insert_setup_cell.with_setup_cell(_nb(md, code))
+    assert [c.source for c in nb.cells] == ["# Title", insert_setup_cell.setup_source(), "import os"]
+    first_line = insert_setup_cell.setup_source().splitlines()[0]
+    stale = nbformat.v4.new_code_cell(first_line + "\nprint('an older setup cell')")
+    nb = insert_setup_cell.with_setup_cell(_nb(md, stale, code))
+    assert [c.source for c in nb.cells] == ["# Title", insert_setup_cell.setup_source(), "import os"]
+
+
+def test_setup_cell_does_nothing_where_acgan_lib_is_installed(capsys, monkeypatch):
+    import subprocess
+
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail(f"setup cell ran {a}"))
+    exec(compile(insert_setup_cell.setup_source(), "setup_cell", "exec"), {})
+    assert capsys.readouterr().out == ""
+
+
+def test_setup_cell_widget_bound_matches_pyproject():
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["notebooks"]
+    widgets = next(d for d in extra if d.startswith("ipywidgets"))
+    assert f'"{widgets}"' in insert_setup_cell.setup_source()
+
+
+# --- solutions: they run in CI, their outputs are not committed ---------------------------------
+
+def test_run_all_strips_solution_outputs_only():
+    sol = _solution("print(42)", outputs=["42\n"])
+    normal = nbformat.v4.new_code_cell("print(1)")
+    normal.outputs = [nbformat.v4.new_output("stream", text="1\n")]
+    nb = _nb(nbformat.v4.new_markdown_cell("text"), sol, normal)
+    assert run_all.strip_solution_outputs(nb) == 1
+    assert sol.outputs == [] and normal.outputs[0].text == "1\n"
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_notebooks_show_no_answers(nb_path):
+    """Re-execute with `python notebooks/run_all.py --inplace` when this fails."""
+    nb = nbformat.read(nb_path, as_version=4)
+    shown = [c.source.splitlines()[0] for c in nb.cells if make_student.is_solution(c) and c.get("outputs")]
+    assert not shown, f"solution cells with committed outputs: {shown}"
+
+
+# --- student copies ------------------------------------------------------------------------------
+
+def test_student_copy_removes_solution_cells_and_keeps_the_rest():
+    md, sol, check = (nbformat.v4.new_markdown_cell("Exercise"), _solution("answer = 3"),
+                      nbformat.v4.new_code_cell("check_answer(answer)"))
+    nb = _nb(md, sol, check)
+    student = make_student.student_copy(nb)
+    assert student.cells == [md, check]
+    assert len(nb.cells) == 3  # the instructor's notebook is untouched
+
+
+def test_make_student_writes_every_notebook(tmp_path):
+    assert make_student.main(["--out", str(tmp_path)]) == 0
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        student = nbformat.read(tmp_path / path.name, as_version=4)
+        kept = [c for c in nb.cells if not make_student.is_solution(c)]
+        assert student.cells == kept, path.name
+        assert len(student.cells) < len(nb.cells), f"{path.name} has no solution cell to remove"
+        assert student.metadata == nb.metadata
