@@ -108,3 +108,8 @@ def test_make_student_writes_every_notebook(tmp_path):
         assert student.cells == kept, path.name
         assert len(student.cells) < len(nb.cells), f"{path.name} has no solution cell to remove"
         assert student.metadata == nb.metadata
+
+
+def test_setup_cell_default_url_is_the_one_the_readme_documents():
+    url = next(w.strip('"') for w in insert_setup_cell.setup_source().split() if w.startswith('"git+'))
+    assert url in (ROOT / "README.md").read_text()
