@@ -29,6 +29,8 @@ html_theme_options = {
     "use_fullscreen_button": False,
 }
 html_last_updated_fmt = None
+# A fixed light theme: an empty stored mode makes the theme log a console error on first visit.
+html_context = {"default_mode": "light"}
 html_show_sourcelink = False
 
 # MathJax from a PyPI package (sphinx-mathjax-offline ships MathJax 3), copied into _static, so
