@@ -1,16 +1,18 @@
 # Fresh machine:  make run   (executes the notebook series offline into build/notebooks)
 #                 make test  (unit tests + every notebook under nbval, smoke setting)
+#                 make site  (static HTML of the executed notebooks: build/site/index.html)
+#                 make demo  (the interactive page on http://127.0.0.1:8000/)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast bench info clean sync-notebooks
+.PHONY: run test test-fast bench info clean sync-notebooks site demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[notebooks,test]"
+	$(PY) -m pip install --quiet -e ".[notebooks,test,site]"
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -20,7 +22,13 @@ test: $(STAMP)
 	ACGAN_SMOKE=1 ACGAN_DATA=bundled $(PY) -m pytest tests notebooks --nbval-lax
 
 test-fast: $(STAMP)
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -m "not browser"
+
+site: $(STAMP)
+	$(PY) docs/build_site.py --out build/site
+
+demo: $(STAMP)
+	$(PY) -m acgan_lib demo
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet torch==2.13.0

@@ -10,7 +10,7 @@
 
 Playwright cannot download its own browsers here; it launches /usr/bin/chromium (``apt-get
 install chromium``, which .ci/run does). Without that binary these tests skip and say so.
-A failing test leaves a screenshot in build/test-artifacts/.
+A failing test leaves a screenshot, the page's HTML and its console errors in build/test-artifacts/.
 """
 from __future__ import annotations
 
@@ -84,6 +84,10 @@ def screenshot_on_failure(watched, name: str):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(Exception):
             watched.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        with contextlib.suppress(Exception):
+            (ARTIFACTS / f"{name}.html").write_text(watched.page.content())
+        with contextlib.suppress(Exception):
+            (ARTIFACTS / f"{name}.console.txt").write_text("\n".join(watched.problems))
         raise
 
 
@@ -310,8 +314,9 @@ def jupyterlab(tmp_path_factory):
     env = {**child_env(), "JUPYTER_RUNTIME_DIR": str(work / ".runtime"),
            "JUPYTERLAB_WORKSPACES_DIR": str(work / ".workspaces"),
            "JUPYTERLAB_SETTINGS_DIR": str(work / ".settings")}
+    env.pop("MPLBACKEND", None)   # Agg (set by .ci/run) would stop the kernel's inline figures
     log = open(work / "lab.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+    proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", "--allow-root",
                              f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
                              f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
                              "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
@@ -329,6 +334,35 @@ def jupyterlab(tmp_path_factory):
         log.close()
 
 
+def accept_dialogs(p) -> None:
+    """Accept any JupyterLab dialog in the way (e.g. "Select Kernel", which may pop up on open)."""
+    dialog = p.locator(".jp-Dialog")
+    while dialog.count() and dialog.first.is_visible():
+        dialog.first.locator(".jp-Dialog-button.jp-mod-accept").click()
+        p.wait_for_timeout(300)
+
+
+def wait_for_kernel(p, timeout: float = 120) -> None:
+    """Until the notebook's kernel is started and idle (status bar "Python 3 (ipykernel) | Idle")."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        accept_dialogs(p)
+        status = p.locator(".jp-Notebook-ExecutionIndicator, .jp-StatusBar-Widget").all_inner_texts()
+        if any(re.search(r"\(ipykernel\)\s*\|\s*Idle", t) for t in status):
+            p.wait_for_timeout(500)   # a dialog can still follow the first "Idle"
+            accept_dialogs(p)
+            return
+        p.wait_for_timeout(500)
+    raise TimeoutError("the notebook's kernel did not become idle")
+
+
+def menu(p, top: str, item: str) -> None:
+    """Click JupyterLab's menu bar entry ``top``, then its item labelled ``item``."""
+    accept_dialogs(p)
+    p.locator(".lm-MenuBar-itemLabel", has_text=re.compile(rf"^{re.escape(top)}$")).click()
+    p.locator(".lm-Menu-itemLabel", has_text=re.compile(rf"^{re.escape(item)}$")).click()
+
+
 def test_notebook_sliders_in_jupyterlab(jupyterlab, page):
     url, work = jupyterlab
     from playwright.sync_api import expect
@@ -338,10 +372,11 @@ def test_notebook_sliders_in_jupyterlab(jupyterlab, page):
     with screenshot_on_failure(page, "jupyterlab_notebook07"):
         p.goto(url, wait_until="domcontentloaded")
         p.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-        # the kernel must be up before running (the toolbar's status shows "Idle")
-        p.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-        p.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        p.locator("li.lm-Menu-item[data-command='notebook:run-all-cells']").click()
+        wait_for_kernel(p)
+        # clear the committed outputs first, so what is checked below is this run's
+        menu(p, "Edit", "Clear Outputs of All Cells")
+        p.wait_for_function("() => document.querySelectorAll('.jp-CodeCell .jp-OutputArea-output').length === 0")
+        menu(p, "Run", "Run All Cells")
         # run-all is done when the kernel is idle again and every code cell has its number
         p.wait_for_function("""() => {
             const ind = document.querySelector('.jp-Notebook-ExecutionIndicator');
