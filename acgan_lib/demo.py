@@ -323,7 +323,7 @@ so only some coordinates matter much for a given class: the sliders are the
 <div id="classes" role="group" aria-label="class"></div>
 <div class="row">
  <div><div id="sliders"></div>
-  <p><button id="random">random z</button> <button id="zero">z = 0</button></p></div>
+  <p><button id="random">random z</button></p></div>
  <div><img id="digit" class="digit" alt="generated digit">
   <p id="status"></p><p id="error" role="alert"></p></div>
 </div>
@@ -392,7 +392,6 @@ async function main() {
     b.addEventListener("click", () => selectClass(c)); $("classes").append(b);
   }
   $("random").addEventListener("click", () => { z = randomZ(); buildSliders(); render(); });
-  $("zero").addEventListener("click", () => { z = z.map(() => 0); buildSliders(); render(); });
   await selectClass(label);
   document.body.dataset.ready = "1";
 }
