@@ -278,15 +278,31 @@ def make_server(checkpoint: str | Path = "pretrained", host: str = DEFAULT_HOST,
 
     path = pretrained.GENERATOR_DIR if str(checkpoint) == "pretrained" else Path(checkpoint)
     model = DemoModel(ckpt.load_generator(path))
+    server = DemoServer(model, host, port, quiet)   # bind first: a busy port fails before compiling
     if warm_up:  # compile both batch shapes now so the first slider move is fast
-        model.generate(0, np.zeros(model.latent_dim, np.float32))
-        model.influence(0)
-    return DemoServer(model, host, port, quiet)
+        try:
+            model.generate(0, np.zeros(model.latent_dim, np.float32))
+            model.influence(0)
+        except BaseException:
+            server.server_close()
+            raise
+    return server
 
 
 def serve(checkpoint: str | Path = "pretrained", host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> int:
-    """Run until Ctrl-C (the ``demo`` command)."""
-    server = make_server(checkpoint, host, port)
+    """Run until Ctrl-C (the ``demo`` command). Exit code 2 for an unusable checkpoint or address."""
+    import sys
+
+    from .checkpoint import CheckpointError
+
+    try:
+        server = make_server(checkpoint, host, port)
+    except (CheckpointError, FileNotFoundError) as e:
+        print(f"error: cannot load the generator from {checkpoint}: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # port in use, address not on this machine, no permission
+        print(f"error: cannot serve on {host}:{port}: {e.strerror or e}", file=sys.stderr)
+        return 2
     print(f"ACGAN demo on {server.url}  (Ctrl-C stops it)", flush=True)
     try:
         server.serve_forever()

@@ -173,3 +173,14 @@ def test_cli_registers_demo():
     assert (args.command, args.port, args.host, args.checkpoint) == ("demo", 0, "127.0.0.1", "pretrained")
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["demo", "--port", "70000"])
+
+
+def test_demo_command_reports_a_missing_checkpoint(tmp_path, capsys):
+    assert cli.main(["demo", "--checkpoint", str(tmp_path / "nothing"), "--port", "0"]) == 2
+    assert "cannot load the generator" in capsys.readouterr().err
+
+
+def test_demo_command_reports_a_busy_port(server, capsys):
+    busy = server.server_address[1]
+    assert cli.main(["demo", "--port", str(busy)]) == 2
+    assert f"cannot serve on 127.0.0.1:{busy}" in capsys.readouterr().err
