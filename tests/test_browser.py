@@ -96,11 +96,22 @@ def pixels(png: bytes) -> np.ndarray:
     return np.asarray(matplotlib.image.imread(io.BytesIO(png), format="png"))
 
 
-def differs(a: bytes, b: bytes) -> float:
-    """Mean absolute pixel difference of two screenshots (0 = identical)."""
-    pa, pb = pixels(a), pixels(b)
+def differs_pixels(pa: np.ndarray, pb: np.ndarray) -> float:
+    """Mean absolute difference of two decoded images of one shape (0 = identical)."""
     assert pa.shape == pb.shape, (pa.shape, pb.shape)
     return float(np.abs(pa.astype(float) - pb.astype(float)).mean())
+
+
+def differs(a: bytes, b: bytes) -> float:
+    """Mean absolute pixel difference of two PNG screenshots (0 = identical)."""
+    return differs_pixels(pixels(a), pixels(b))
+
+
+def png_of(src: str) -> np.ndarray:
+    """The pixels of an <img> whose src is a base64 PNG data URL (Jupyter's image outputs)."""
+    import base64
+    assert src.startswith("data:image/png;base64,"), src[:60]
+    return pixels(base64.b64decode(src.split(",", 1)[1]))
 
 
 def free_port() -> int:
@@ -394,24 +405,34 @@ def test_notebook_sliders_in_jupyterlab(jupyterlab, page):
         cell = p.locator(".jp-Cell").filter(has=p.locator(".widget-slider, .widget-hslider")).first
         image = cell.locator(".jp-OutputArea-output img, .widget-output img").first
         image.wait_for(state="visible", timeout=60_000)
-        before_src, before = image.get_attribute("src"), image.screenshot()
+        before_src = image.get_attribute("src")
         readout = slider.locator(".widget-readout")
         old_value = readout.inner_text()
 
         track = slider.locator(".noUi-target, .slider-container, .ui-slider").first
         handle = slider.locator(".noUi-handle, .ui-slider-handle").first
-        hb, tb = handle.bounding_box(), track.bounding_box()
-        start_x, y = hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2
-        end_x = tb["x"] + (tb["width"] * 0.9 if start_x < tb["x"] + tb["width"] / 2 else tb["width"] * 0.1)
-        p.mouse.move(start_x, y)
-        p.mouse.down()
-        p.mouse.move(end_x, y, steps=8)
-        p.mouse.up()
-        expect(readout).not_to_have_text(old_value, timeout=10_000)   # the slider moved
-        p.wait_for_function(
+        for attempt in range(3):   # the notebook may still re-lay itself out and scroll: re-aim each try
+            handle.scroll_into_view_if_needed()
+            p.wait_for_timeout(500)
+            hb, tb = handle.bounding_box(), track.bounding_box()
+            start_x, y = hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2
+            end_x = tb["x"] + tb["width"] * (0.9 if start_x < tb["x"] + tb["width"] / 2 else 0.1)
+            p.mouse.move(start_x, y)
+            p.mouse.down()
+            p.mouse.move(end_x, y, steps=8)
+            p.mouse.up()
+            try:
+                expect(readout).not_to_have_text(old_value, timeout=5_000)   # the slider moved
+                break
+            except AssertionError:
+                if attempt == 2:
+                    raise
+        # the output widget redraws (clears, then shows a new <img>): read the new image's own PNG
+        after_src = p.wait_for_function(
             """([sel, old]) => { const c = [...document.querySelectorAll('.jp-Cell')].find(c => c.querySelector(sel));
                                  const i = c && c.querySelector('.jp-OutputArea-output img, .widget-output img');
-                                 return i && i.src !== old && i.complete && i.naturalWidth > 0; }""",
-            arg=[".widget-slider, .widget-hslider", before_src], timeout=60_000)
-        after = image.screenshot()
-        assert differs(before, after) > 0.001, "moving the slider did not change the output image"
+                                 return i && i.src !== old && i.complete && i.naturalWidth > 0 && i.src; }""",
+            arg=[".widget-slider, .widget-hslider", before_src], timeout=60_000).json_value()
+        before, after = png_of(before_src), png_of(after_src)
+        assert before.shape != after.shape or differs_pixels(before, after) > 0.001, \
+            "moving the slider did not change the output image"
