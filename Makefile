@@ -1,17 +1,19 @@
 # Fresh machine:  make lab   (installs, then opens the notebook series in JupyterLab)
 #                 make run   (executes the notebook series offline into build/notebooks)
 #                 make test  (unit tests + every notebook under nbval, smoke setting)
+#                 make site  (static HTML of the executed notebooks: build/site/index.html)
+#                 make demo  (the interactive page on http://127.0.0.1:8000/)
 # Every target installs .venv from requirements.lock (exact versions) + the project (--no-deps).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 LOCK   := requirements.lock
-EXTRAS := notebooks,test
+EXTRAS := notebooks,test,site
 # make test-latest: a separate venv with the newest versions pyproject.toml allows.
 LATEST_VENV ?= build/venv-latest
 
-.PHONY: lab run test test-fast test-latest student bench info lock clean sync-notebooks
+.PHONY: lab run test test-fast test-latest student site demo bench info lock clean sync-notebooks
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +32,7 @@ test: $(STAMP)
 	ACGAN_SMOKE=1 ACGAN_DATA=bundled $(PY) -m pytest tests notebooks --nbval-lax
 
 test-fast: $(STAMP)
-	$(PY) -m pytest tests -m "not slow_install"
+	$(PY) -m pytest tests -m "not slow_install and not browser"
 
 # make test-latest PYTHON=python3.13
 test-latest:
@@ -40,10 +42,16 @@ test-latest:
 	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[$(EXTRAS)]"
 	$(LATEST_VENV)/bin/python -c "import sys, jax, flax, optax, numpy; print('python', sys.version.split()[0], \
 	  '| jax', jax.__version__, '| flax', flax.__version__, '| optax', optax.__version__, '| numpy', numpy.__version__)"
-	MPLBACKEND=Agg $(LATEST_VENV)/bin/python -m pytest tests -m "not slow_install"
+	MPLBACKEND=Agg $(LATEST_VENV)/bin/python -m pytest tests -m "not slow_install and not browser"
 
 student: $(STAMP)
 	$(PY) notebooks/make_student.py --out build/student
+
+site: $(STAMP)
+	$(PY) docs/build_site.py --out build/site
+
+demo: $(STAMP)
+	$(PY) -m acgan_lib demo
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet torch==2.13.0

@@ -118,7 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--per-class", type=_positive_int, default=100)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", default=None, help="write the metrics here (default: <checkpoint>/evaluation.json)")
+    d = sub.add_parser("demo", help="serve a local web page: pick a class, move z sliders, see the digit")
+    d.add_argument("--checkpoint", default="pretrained", help="checkpoint, run directory, or 'pretrained'")
+    d.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    d.add_argument("--port", type=_number(int, lambda v: 0 <= v <= 65535, "in 0..65535"), default=8000)
     return p
+
+
+def cmd_demo(args) -> int:
+    from . import demo
+    return demo.serve(args.checkpoint, args.host, args.port)
 
 
 def _resolve_checkpoint(text: str) -> Path:
@@ -358,4 +367,4 @@ def cmd_train_judge(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return {"train": cmd_train, "generate": cmd_generate, "info": cmd_info, "evaluate": cmd_evaluate,
-            "train-judge": cmd_train_judge, "export": cmd_export}[args.command](args)
+            "train-judge": cmd_train_judge, "export": cmd_export, "demo": cmd_demo}[args.command](args)
