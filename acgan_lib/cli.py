@@ -25,6 +25,7 @@ def _number(parse, ok, rule: str):
 
 
 _positive_int = _number(int, lambda v: v >= 1, ">= 1")
+_non_negative_int = _number(int, lambda v: v >= 0, ">= 0")
 _positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive finite number")
 _unit_float = _number(float, lambda v: 0 <= v < 1, "in [0, 1)")
 _soft_one = _number(float, lambda v: 0 < v <= 1, "in (0, 1]")
@@ -82,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--ema-decay", type=_unit_float, default=0.0,
                    help="also keep a moving average of the generator with this decay, e.g. 0.999 "
                         "(0 = off; training is unchanged either way); export it with export --ema")
+    t.add_argument("--devices", type=_non_negative_int, default=0,
+                   help="split each batch over this many devices (data parallel; the batch size must be a "
+                        "multiple); 0 = all local GPUs/TPUs, 1 on CPU (default 0)")
     t.add_argument("--eval-every-epoch", action="store_true",
                    help="score samples with the digit judge after every epoch (evaluation.jsonl)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -141,7 +145,7 @@ def cmd_train(args) -> int:
     cfg = trainer.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, latent_dim=args.latent_dim,
                               lr=args.lr, beta1=args.beta1, soft_one=args.soft_one, seed=args.seed,
                               log_every=args.log_every, explicit_gradients=args.explicit_gradients,
-                              ema_decay=args.ema_decay)
+                              ema_decay=args.ema_decay, devices=args.devices)
     out = Path(args.out)
     if not args.resume and (out / "checkpoints").is_dir() and checkpoint.complete_checkpoints(out / "checkpoints"):
         print(f"error: {out} already holds a run; pass --resume to continue it or choose another --out",

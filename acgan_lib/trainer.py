@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from . import checkpoint, models, plotting, training
+from . import checkpoint, models, parallel, plotting, training
 from .data import Dataset
 
 LOG_COLUMNS = ["step", "epoch", "d_loss", "d_realness_loss", "d_class_loss", "d_realness_accuracy",
@@ -56,6 +56,10 @@ class TrainConfig:
     # > 0: also keep an exponential moving average of the generator (a remedy taught in notebook 6;
     # it only reads the generator, so training itself is the reference recipe either way)
     ema_decay: float = 0.0
+    # data-parallel devices: each batch is split over this many devices of a 1-D mesh (see
+    # acgan_lib.parallel); 0 = all local devices of the backend, 1 on CPU. Not part of the recipe:
+    # a run may resume on another device count.
+    devices: int = 0
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
@@ -71,6 +75,7 @@ class TrainConfig:
             (self.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}"),
             (self.conv_impl in ("auto", "matmul", "xla"), f"conv_impl must be auto|matmul|xla, got {self.conv_impl}"),
             (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}"),
+            (self.devices >= 0, f"devices must be >= 0 (0 = all local devices), got {self.devices}"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -103,19 +108,20 @@ def _copy_of(module: nnx.Module) -> nnx.Module:
 _ITERATIONS: dict = {}
 
 
-def _make_iteration(graphdef, cfg: TrainConfig):
+def _make_iteration(graphdef, cfg: TrainConfig, mesh=None):
     """The whole reference iteration as one jitted function of the flat training state.
 
-    Cached per (model structure, recipe), so several trainers in one process compile once.
+    Cached per (model structure, recipe, device mesh), so several trainers in one process compile once.
     """
     cache_key = (graphdef, cfg.batch_size, cfg.soft_one, cfg.weights, cfg.explicit_gradients,
-                 cfg.ema_decay, training.train_iteration)
+                 cfg.ema_decay, mesh, training.train_iteration)
     if cache_key not in _ITERATIONS:
-        _ITERATIONS[cache_key] = _build_iteration(graphdef, cfg)
+        _ITERATIONS[cache_key] = _build_iteration(graphdef, cfg, mesh)
     return _ITERATIONS[cache_key]
 
 
-def _build_iteration(graphdef, cfg: TrainConfig):
+def _build_iteration(graphdef, cfg: TrainConfig, mesh=None):
+    shard = parallel.batch_constraint(mesh)
 
     def iteration(state, images, labels, perm, step_in_epoch, step, root_key):
         objects = nnx.merge(graphdef, state)
@@ -124,7 +130,7 @@ def _build_iteration(graphdef, cfg: TrainConfig):
         key = jax.random.fold_in(root_key, step)
         m = training.train_iteration(gen, disc, g_opt, d_opt, images[idx], labels[idx], key,
                                      soft_one=cfg.soft_one, weights=cfg.weights,
-                                     explicit=cfg.explicit_gradients)
+                                     explicit=cfg.explicit_gradients, shard=shard)
         if cfg.ema_decay:
             training.update_ema(objects[4], gen, cfg.ema_decay)
         return nnx.state(objects), m
@@ -153,6 +159,10 @@ class Trainer:
         self.out = Path(out_dir)
         self.log = log
         self.steps_per_epoch = n // config.batch_size
+        self.num_devices = config.devices or parallel.default_device_count()
+        parallel.check_divisible(config.batch_size, self.num_devices)
+        # one device: no mesh at all, the plain single-device program
+        self.mesh = parallel.make_mesh(self.num_devices) if self.num_devices > 1 else None
         self.gen = models.Generator(config.latent_dim, config.num_classes, rngs=nnx.Rngs(config.seed),
                                     conv_impl=config.conv_impl)
         self.disc = models.Discriminator(config.num_classes, rngs=nnx.Rngs(config.seed + 1))
@@ -162,9 +172,10 @@ class Trainer:
         self.gen_ema = _copy_of(self.gen) if config.ema_decay else None
         self.step = 0  # iterations done
         self._graphdef, self._state = nnx.split(self._modules())
-        self._iteration = _make_iteration(self._graphdef, config)
-        self._images = jnp.asarray(dataset.images)
-        self._labels = jnp.asarray(dataset.labels, jnp.int32)
+        self._state = self._replicate(self._state)
+        self._iteration = _make_iteration(self._graphdef, config, self.mesh)
+        self._images = self._replicate(jnp.asarray(dataset.images))
+        self._labels = self._replicate(jnp.asarray(dataset.labels, jnp.int32))
         self._step_key = jax.random.key(config.seed)
         self._shuffle_key = jax.random.key(config.seed + 1)
         zkey = jax.random.fold_in(jax.random.key(config.seed + 2), 0)
@@ -177,6 +188,10 @@ class Trainer:
     def _modules(self) -> tuple:
         base = (self.gen, self.disc, self.g_opt, self.d_opt)
         return base + (self.gen_ema,) if self.gen_ema is not None else base
+
+    def _replicate(self, tree):
+        """Put ``tree`` on every device of the mesh (a no-op on one device)."""
+        return tree if self.mesh is None else jax.device_put(tree, parallel.replicated(self.mesh))
 
     def _sync_modules(self) -> None:
         """Point the nnx objects at the current (jit-updated) state."""
@@ -229,6 +244,7 @@ class Trainer:
             self.gen_ema = _copy_of(self.gen)
             self.log(f"the generator's moving average (ema_decay={self.cfg.ema_decay}) starts at step {meta['step']}")
         self._graphdef, self._state = nnx.split(self._modules())
+        self._state = self._replicate(self._state)
         self.step = int(meta["step"])
         self.train_seconds = float(meta.get("train_seconds", 0.0))
         self._truncate_log()

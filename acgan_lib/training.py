@@ -147,12 +147,22 @@ def discriminator_targets(real_labels: jax.Array, sampled_labels: jax.Array, sof
     return realness, jnp.concatenate([real_labels.astype(jnp.int32), sampled_labels.astype(jnp.int32)])
 
 
-def _discriminator_update(gen, disc, d_opt, real_images, real_labels, key, soft_one, weights, explicit):
-    """One discriminator update on real + generated images; the generator is not changed."""
+def _identity(x):
+    return x
+
+
+def _discriminator_update(gen, disc, d_opt, real_images, real_labels, key, soft_one, weights, explicit,
+                          shard=_identity):
+    """One discriminator update on real + generated images; the generator is not changed.
+
+    ``shard`` marks batch-shaped arrays for data parallelism (:mod:`acgan_lib.parallel`); it
+    never changes a value.
+    """
     n = real_images.shape[0]
     kz, kl, kd = jax.random.split(key, 3)
-    z = models.sample_latent(kz, n, gen.latent_dim)
-    sampled = models.sample_labels(kl, n, gen.num_classes)
+    real_images, real_labels = shard(real_images), shard(real_labels)
+    z = shard(models.sample_latent(kz, n, gen.latent_dim))
+    sampled = shard(models.sample_labels(kl, n, gen.num_classes))
     # The reference draws the fakes with generator.predict: inference mode, running statistics.
     fakes = jax.lax.stop_gradient(gen(z, sampled, train=False))
     images = jnp.concatenate([real_images, fakes], axis=0)
@@ -167,11 +177,11 @@ def _discriminator_update(gen, disc, d_opt, real_images, real_labels, key, soft_
     return m
 
 
-def _generator_update(gen, disc, g_opt, batch_size, key, soft_one, weights, explicit):
+def _generator_update(gen, disc, g_opt, batch_size, key, soft_one, weights, explicit, shard=_identity):
     """One generator update through the frozen discriminator (only ``g_opt`` steps)."""
     kz, kl, kd = jax.random.split(key, 3)
-    z = models.sample_latent(kz, batch_size, gen.latent_dim)
-    labels = models.sample_labels(kl, batch_size, gen.num_classes)
+    z = shard(models.sample_latent(kz, batch_size, gen.latent_dim))
+    labels = shard(models.sample_labels(kl, batch_size, gen.num_classes))
     grads, terms, aux = per_loss_gradients(
         gen, lambda g: generator_loss_terms(g, disc, z, labels, kd, soft_one, weights), explicit=explicit)
     g_opt.update(gen, grads["total"])
@@ -224,14 +234,17 @@ def generator_step(gen: models.Generator, disc: models.Discriminator, g_opt: nnx
 
 
 def train_iteration(gen, disc, g_opt, d_opt, real_images, real_labels, key, *, soft_one: float = SOFT_ONE,
-                    weights: LossWeights = LossWeights(), explicit: bool = False) -> dict[str, Any]:
+                    weights: LossWeights = LossWeights(), explicit: bool = False,
+                    shard: Callable[[jax.Array], jax.Array] = _identity) -> dict[str, Any]:
     """One reference iteration, traceable: discriminator step, then generator step on 2x the batch.
 
+    ``shard`` (from :func:`acgan_lib.parallel.batch_constraint`) splits batch-shaped arrays over
+    a device mesh; the default, the identity, is the single-device program.
     Returns ``{"d_" + metric: ..., "g_" + metric: ...}``.
     """
     kd, kg = jax.random.split(key)
-    dm = _discriminator_update(gen, disc, d_opt, real_images, real_labels, kd, soft_one, weights, explicit)
-    gm = _generator_update(gen, disc, g_opt, 2 * real_images.shape[0], kg, soft_one, weights, explicit)
+    dm = _discriminator_update(gen, disc, d_opt, real_images, real_labels, kd, soft_one, weights, explicit, shard)
+    gm = _generator_update(gen, disc, g_opt, 2 * real_images.shape[0], kg, soft_one, weights, explicit, shard)
     return {**{f"d_{k}": v for k, v in dm.items()}, **{f"g_{k}": v for k, v in gm.items()}}
 
 

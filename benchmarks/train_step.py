@@ -1,12 +1,17 @@
 """Time one reference ACGAN iteration: acgan_lib (JAX) against PyTorch, side by side.
 
     python benchmarks/train_step.py [--repeats 5] [--iters 5] [--batch-size 100] [--conv-impl auto]
+    python benchmarks/train_step.py --sweep          # batch 100, 250, 500, 1000, 2000 (GPU targets)
 
 One iteration = discriminator step on B real + B generated digits, then generator step on 2B
 (the reference recipe). Both implementations are timed in this process, alternating, after
 warm-up; the figures are medians over the repeats. Also prints the iteration's FLOP count
 (analytic), the achieved GFLOP/s against this machine's measured fp32 matmul throughput, the
 JAX compile time and each implementation's peak memory (measured in separate child processes).
+On CUDA a second PyTorch peer runs too: cudnn.benchmark + TF32 matmuls/convolutions (the
+fastest plain-PyTorch settings; flags switched per timed call). With several batch sizes the
+summary table checks the GPU targets of issue #14: >= 5x PyTorch eager at batch 100, and faster
+than both peers at every batch size.
 Requires torch (`pip install torch==2.13.0`, benchmark only).
 """
 from __future__ import annotations
@@ -71,14 +76,13 @@ def _timed(fn) -> float:
 
 
 # ----------------------------------------------------------------------------- the two contenders
-def make_jax(ds, batch: int, conv_impl: str):
-    """A Trainer's fused, donated, jitted iteration; returns (run_n(n), compile_seconds)."""
-    import jax
-
+def make_jax(ds, batch: int, conv_impl: str, devices: int = 0):
+    """A Trainer's fused, donated, jitted iteration; returns (trainer, compile_seconds)."""
     from acgan_lib import trainer
 
     tmp = tempfile.mkdtemp(prefix="acgan-bench-")
-    t = trainer.Trainer(trainer.TrainConfig(batch_size=batch, conv_impl=conv_impl), ds, tmp)
+    t = trainer.Trainer(trainer.TrainConfig(batch_size=batch, conv_impl=conv_impl, devices=devices), ds, tmp,
+                        log=lambda s: None)
     compile_s = t.compile_seconds()
     return t, compile_s
 
@@ -96,7 +100,19 @@ def time_jax(t, iters: int) -> float:
     return t.run_iterations(iters) / iters
 
 
-def time_torch(peer, iters: int) -> float:
+def torch_flags(tuned: bool) -> None:
+    """cudnn.benchmark + TF32 (tuned) or PyTorch's defaults (eager): read at call time, so the
+    two peers can alternate in one process."""
+    import torch
+
+    torch.backends.cudnn.benchmark = tuned
+    torch.backends.cuda.matmul.allow_tf32 = tuned
+    torch.backends.cudnn.allow_tf32 = True if tuned else torch.backends.cudnn.allow_tf32
+
+
+def time_torch(peer, iters: int, tuned: bool | None = None) -> float:
+    if tuned is not None:
+        torch_flags(tuned)
     t0 = time.perf_counter()
     for _ in range(iters):
         peer.iteration()
@@ -139,12 +155,56 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+SWEEP = (100, 250, 500, 1000, 2000)
+
+
+def conv_impl_name(choice: str) -> str:
+    """The transposed-convolution implementation ``choice`` ("auto" resolved for this backend)."""
+    from acgan_lib import models
+
+    return models.default_conv_impl() if choice == "auto" else choice
+
+
+def bench_one(ds, batch: int, args, device: str) -> dict:
+    """Time acgan_lib and the PyTorch peer(s) at one batch size, alternating; medians."""
+    import jax
+
+    tuned = device.startswith("cuda")
+    jt, compile_s = make_jax(ds, batch, args.conv_impl, args.devices)
+    peer = make_torch(ds, batch, device)
+    time_jax(jt, 2)     # warm-up
+    time_torch(peer, 2, False if tuned else None)
+    if tuned:
+        time_torch(peer, 2, True)
+    times = {"jax": [], "torch": [], "torch_tuned": []}
+    for r in range(args.repeats):
+        times["jax"].append(time_jax(jt, args.iters))
+        times["torch"].append(time_torch(peer, args.iters, False if tuned else None))
+        if tuned:
+            times["torch_tuned"].append(time_torch(peer, args.iters, True))
+        print(f"  batch {batch} repeat {r + 1}: " + "   ".join(
+            f"{k} {1000 * v[-1]:7.1f} ms/it" for k, v in times.items() if v), flush=True)
+    med = {k: statistics.median(v) for k, v in times.items() if v}
+    flops = iteration_flops(batch)
+    res = {"batch_size": batch, "jax_ms_per_iteration": 1000 * med["jax"],
+           "torch_ms_per_iteration": 1000 * med["torch"], "ratio_jax_over_torch": med["jax"] / med["torch"],
+           "iteration_gflop": flops / 1e9, "jax_gflops": flops / med["jax"] / 1e9,
+           "torch_gflops": flops / med["torch"] / 1e9, "jax_compile_s": compile_s,
+           "backend": jax.default_backend(), "conv_impl": conv_impl_name(args.conv_impl),
+           "devices": jt.num_devices}
+    if "torch_tuned" in med:
+        res["torch_tuned_ms_per_iteration"] = 1000 * med["torch_tuned"]
+    return res
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--batch-size", type=int, default=100)
+    ap.add_argument("--batch-size", type=int, nargs="+", default=[100], help="one or more batch sizes")
+    ap.add_argument("--sweep", action="store_true", help=f"batch sizes {SWEEP}")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--iters", type=int, default=5, help="iterations per timed repeat")
     ap.add_argument("--conv-impl", default="auto", choices=["auto", "matmul", "xla"])
+    ap.add_argument("--devices", type=int, default=0, help="JAX data-parallel devices (0 = all local; 1 on CPU)")
     ap.add_argument("--torch-device", default=None, help="default: cuda if available, else cpu")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--json", default=None, help="also write the figures here")
@@ -153,33 +213,24 @@ def main() -> int:
     import jax
     import torch
 
-    from acgan_lib import data, models
+    from acgan_lib import data
 
     device = args.torch_device or ("cuda" if torch.cuda.is_available() else "cpu")
     ds = data.load_mnist("bundled", verbose=False)
     print(f"jax {jax.__version__} on {jax.default_backend()} ({jax.devices()[0].device_kind}); "
           f"torch {torch.__version__} on {device}; {os.cpu_count()} CPU cores")
-    impl = args.conv_impl if args.conv_impl != "auto" else models.default_conv_impl()
-    print(f"transposed convolution implementation: {impl}")
-    jt, compile_s = make_jax(ds, args.batch_size, args.conv_impl)
-    peer = make_torch(ds, args.batch_size, device)
-    time_jax(jt, 2)     # warm-up
-    time_torch(peer, 2)
-    j_times, t_times = [], []
-    for r in range(args.repeats):
-        j_times.append(time_jax(jt, args.iters))
-        t_times.append(time_torch(peer, args.iters))
-        print(f"  repeat {r + 1}: jax {1000 * j_times[-1]:7.1f} ms/it   torch {1000 * t_times[-1]:7.1f} ms/it", flush=True)
-    j, t = statistics.median(j_times), statistics.median(t_times)
-    flops = iteration_flops(args.batch_size)
+    print(f"transposed convolution implementation: {conv_impl_name(args.conv_impl)}")
+    batches = list(SWEEP) if args.sweep else args.batch_size
+    results = [bench_one(ds, b, args, device) for b in batches]
+    res = results[0]
+    b, j, t = res["batch_size"], res["jax_ms_per_iteration"] / 1000, res["torch_ms_per_iteration"] / 1000
+    flops = iteration_flops(b)
     mm = matmul_gflops() if jax.default_backend() == "cpu" else {}
-    res = {"batch_size": args.batch_size, "jax_ms_per_iteration": 1000 * j, "torch_ms_per_iteration": 1000 * t,
-           "ratio_jax_over_torch": j / t, "iteration_gflop": flops / 1e9, "jax_gflops": flops / j / 1e9,
-           "torch_gflops": flops / t / 1e9, "jax_compile_s": compile_s, "matmul_gflops": mm,
-           "backend": jax.default_backend(), "conv_impl": impl}
+    res["matmul_gflops"] = mm
     print()
-    print(f"iteration FLOPs (analytic): {flops / 1e9:.1f} GFLOP")
-    print(f"acgan_lib (JAX) : {1000 * j:8.1f} ms/iteration  {flops / j / 1e9:7.1f} GFLOP/s   compile {compile_s:.1f} s")
+    print(f"batch {b}: iteration FLOPs (analytic): {flops / 1e9:.1f} GFLOP")
+    print(f"acgan_lib (JAX) : {1000 * j:8.1f} ms/iteration  {flops / j / 1e9:7.1f} GFLOP/s   "
+          f"compile {res['jax_compile_s']:.1f} s")
     print(f"PyTorch (eager) : {1000 * t:8.1f} ms/iteration  {flops / t / 1e9:7.1f} GFLOP/s")
     print(f"ratio JAX / PyTorch time: {j / t:.2f}  (PyTorch / JAX speed-up {t / j:.2f}x)")
     if mm:
@@ -188,13 +239,30 @@ def main() -> int:
         res["jax_fraction_of_matmul_peak"] = flops / j / 1e9 / peak
         print(f"acgan_lib reaches {100 * flops / j / 1e9 / peak:.0f} % of the measured matmul throughput "
               f"(PyTorch {100 * flops / t / 1e9 / peak:.0f} %)")
+    if len(results) > 1 or "torch_tuned_ms_per_iteration" in res:
+        print(f"\n{'batch':>6} {'acgan_lib':>11} {'torch eager':>12} {'torch tuned':>12} {'speed-up vs eager':>18}")
+        for r in results:
+            tt = r.get("torch_tuned_ms_per_iteration")
+            tuned_cell = f"{tt:>9.1f} ms" if tt is not None else f"{'n/a':>12}"
+            print(f"{r['batch_size']:>6} {r['jax_ms_per_iteration']:>8.1f} ms {r['torch_ms_per_iteration']:>9.1f} ms "
+                  f"{tuned_cell} {r['torch_ms_per_iteration'] / r['jax_ms_per_iteration']:>17.2f}x")
+        fastest = all(r["jax_ms_per_iteration"] < min(r["torch_ms_per_iteration"],
+                                                      r.get("torch_tuned_ms_per_iteration", float("inf")))
+                      for r in results)
+        at100 = [r for r in results if r["batch_size"] == 100]
+        if res["backend"] != "gpu":
+            print(f"(the GPU targets below are not meaningful on {res['backend']})")
+        if at100:
+            s = at100[0]["torch_ms_per_iteration"] / at100[0]["jax_ms_per_iteration"]
+            print(f"target >= 5x PyTorch eager at batch 100: {s:.1f}x -> {'met' if s >= 5 else 'not met'}")
+        print(f"target faster than every PyTorch peer at every batch: {'met' if fastest else 'not met'}")
     if not args.no_memory:
-        mj = child_peak_memory("jax", args.batch_size, 3, args.conv_impl, device)
-        mt = child_peak_memory("torch", args.batch_size, 3, args.conv_impl, device)
+        mj = child_peak_memory("jax", b, 3, args.conv_impl, device)
+        mt = child_peak_memory("torch", b, 3, args.conv_impl, device)
         res.update(jax_peak_rss_mib=mj, torch_peak_rss_mib=mt)
         print(f"peak process memory (RSS, 3 iterations in a fresh process): jax {mj:.0f} MiB, torch {mt:.0f} MiB")
     if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(results if len(results) > 1 else res, indent=2) + "\n")
     return 0
 
 
