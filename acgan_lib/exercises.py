@@ -91,6 +91,14 @@ def check_class_weight_ratio(ratio: float) -> bool:
 
 
 # ----------------------------------------------------------------------------- notebook 05
+def check_g_realness_minimum(soft_one: float, value: float) -> bool:
+    """Exercise 05.4: lowest possible generator realness loss with trick target ``soft_one`` (within 2e-3)."""
+    want = binary_entropy(soft_one)
+    return _report(abs(float(value) - want) < 2e-3,
+                   f"{want:.4f} = H({soft_one}): reached when the discriminator says exactly {soft_one:.0%} real",
+                   "every fake has target soft_one; BCE with target t is smallest at sigmoid(logit) = t")
+
+
 def check_embedding_rows_with_gradient(rows: Iterable[int]) -> bool:
     """Exercise 05.2: the embedding rows that get a non-zero gradient when every requested label is 8."""
     got = sorted(int(r) for r in rows)

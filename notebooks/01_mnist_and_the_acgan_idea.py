@@ -201,7 +201,9 @@ print(f"at logit -8: minimax gradient {-s8:.4f}, non-saturating gradient {s8 - 1
       f"(target 1), {s8 - t:.4f} (target 0.95)")
 
 # %% [markdown]
-# At a confidently rejected fake (logit −8) the minimax gradient is −0.0003, the
+# The dotted red curve (the generator's non-saturating loss on a fake) lies exactly on the blue
+# one (the discriminator's loss on a real image): both are BCE with target 0.95. The dashed green
+# minimax curve is the flat one on the left. At a confidently rejected fake (logit −8) the minimax gradient is −0.0003, the
 # non-saturating one −0.9997 (−0.9497 with the soft target): that is the whole reason for the trick target. With the soft target
 # the generator's gradient $\sigma(\ell) - 0.95$ even changes sign past $\ell \approx 2.94$: a fake
 # judged *more* than 95 % real is pushed back toward 95 %.
@@ -328,7 +330,7 @@ from acgan_lib import exercises
 
 exercises.check_closest_class_means(ds, 0, 1)          # replace with your pair
 exercises.check_background_fraction(ds, 0.5)           # replace with your fraction
-exercises.check_generator_logit_gradients(-0.5, -0.5)   # replace with your two gradients
+_ = exercises.check_generator_logit_gradients(-0.5, -0.5)   # replace with your two gradients
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
 # Solution 1: per-class mean images; the closest pair is printed below (4 and 9 on the bundled data).

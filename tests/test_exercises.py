@@ -69,3 +69,9 @@ def test_check_class_weight_ratio():
 def test_check_embedding_rows_with_gradient():
     assert exercises.check_embedding_rows_with_gradient([8])
     assert not exercises.check_embedding_rows_with_gradient(range(10))
+
+
+def test_check_g_realness_minimum():
+    assert exercises.check_g_realness_minimum(0.95, 0.1985)
+    assert not exercises.check_g_realness_minimum(0.95, 0.0993)    # that is the discriminator's
+    assert exercises.check_g_realness_minimum(1.0, 0.0)
