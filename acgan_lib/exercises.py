@@ -72,7 +72,7 @@ def check_latent16_param_drop(n: int) -> bool:
 # ----------------------------------------------------------------------------- notebook 04
 def binary_entropy(t: float) -> float:
     """H(t) = -t ln t - (1 - t) ln(1 - t) in nats; the minimum of BCE with target t (0 for t in {0, 1})."""
-    return -sum(p * math.log(p) for p in (t, 1.0 - t) if p > 0)
+    return 0.0 - sum(p * math.log(p) for p in (t, 1.0 - t) if p > 0)
 
 
 def check_d_realness_minimum(soft_one: float, value: float) -> bool:

@@ -327,10 +327,11 @@ training.discriminator_step(gen, d_explicit, o_explicit, real_images, real_label
 training.discriminator_step(gen, d_fused, o_fused, real_images, real_labels, jax.random.key(5), explicit=False)
 fused_gap = float(jnp.max(jnp.abs(flat(nnx.state(d_explicit, nnx.Param)) - flat(nnx.state(d_fused, nnx.Param)))))
 print(f"max |explicit - fused| over all discriminator parameters after one step: {fused_gap:.1e}")
-assert fused_gap < 0.5 * training.LEARNING_RATE
+assert fused_gap < 0.1 * training.LEARNING_RATE
 
 # %% [markdown]
-# The difference is float rounding, far below one step (about $2\cdot10^{-4}$ per weight). It is
+# The difference is float rounding, more than 10 times smaller than one step (about
+# $2\cdot10^{-4}$ per weight). It is
 # not exactly 0: the two paths add the same numbers in a different order, and Adam's first step
 # $g/(|g| + \epsilon)$ magnifies the rounding of gradients that are almost exactly 0.
 
@@ -429,13 +430,14 @@ plt.title("the shipped run's log: class accuracy while both networks train")
 plt.ylim(0, 1.05)
 plt.legend(loc="lower right")
 plt.show()
-at_200 = d_class_acc[(steps > 190) & (steps <= 210)].mean()
-print(f"D class accuracy around iteration 200: {at_200:.2f}")
-assert at_200 > 0.9
+late = d_class_acc[(steps >= 200) & (steps <= 300)].mean()
+print(f"D class accuracy, mean over iterations 200-300: {late:.2f}")
+assert late > 0.85
 
 # %% [markdown]
-# By iteration 200 the discriminator names the class of 90 %+ of the combined batch, fakes
-# included: the generator has learned to draw its label in a way the discriminator reads.
+# Over iterations 200–300 the discriminator names the class of more than 85 % of the combined
+# batch (the mean is printed above), fakes included: the generator has learned to draw its label
+# in a way the discriminator reads, and the 55 % ceiling is gone.
 #
 # ## Summary
 #
@@ -500,7 +502,7 @@ real_logit = {}
 for soft in (0.95, 1.0):
     d_copy = nnx.clone(disc)
     o_copy = training.make_optimizer(d_copy)
-    for i in range(2 if SMOKE else 8):
+    for i in range(2 if SMOKE else 4):
         idx = rng.choice(len(ds), B, replace=False)
         training.discriminator_step(gen, d_copy, o_copy, jnp.asarray(ds.images[idx]), jnp.asarray(ds.labels[idx]),
                                     jax.random.key(300 + i), soft_one=soft)
