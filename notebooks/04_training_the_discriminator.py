@@ -128,7 +128,7 @@ plt.show()
 # We follow `gan.js` because it is the program this series ports and because it is the paper's
 # objective. Its cost: a discriminator that also learns to name the *fakes* can learn whatever
 # marks the generator leaves for each label, even on images that look nothing like digits — the
-# class loss then rewards easy-to-classify fakes (notebook 5, section 7). Exercise 4 below writes
+# class loss then rewards easy-to-classify fakes (notebook 5, section 8). Exercise 4 below writes
 # the Keras variant with the library's own loss functions.
 #
 # ## 2. The two losses
@@ -495,7 +495,9 @@ print({k: round(a / b, 3) for (k, a), b in zip(layer_norms(g_half["class_loss"])
 # Solution 2: BCE with target t is minimised at sigmoid(logit) = t, where it equals the entropy
 # H(t): H(0.95) = 0.199 on the real half, 0 on the fake half (target 0), so the batch mean cannot go
 # below H(0.95)/2 = 0.099. With soft_one = 1.0 the minimum is 0, reached only as the real logits
-# go to +infinity: hard targets keep pushing them up, soft ones stop at logit ln(0.95/0.05) = 2.94.
+# go to +infinity: hard targets keep pushing them up, while the soft target's optimum is the
+# training-mode (dropout on) logit ln(0.95/0.05) = 2.94. Measured below in inference mode (no
+# dropout, so both come out larger): after the same steps the hard-target copy's logits are higher.
 print(f"minimum D realness loss: soft 0.95 -> {exercises.binary_entropy(0.95) / 2:.4f}, "
       f"hard 1.0 -> {exercises.binary_entropy(1.0) / 2:.4f}")
 real_logit = {}
@@ -517,8 +519,10 @@ after = [np.asarray(x) for x in jax.tree.leaves(nnx.state(gen, nnx.Param))]
 print("generator unchanged:", all(np.array_equal(a, b) for a, b in zip(before, after)))
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
-# Solution 4: the class loss of the real half only. The class head and the shared layers lose the
-# part of the class gradient that came from the fakes' labels.
+# Solution 4: the class loss of the real half only. The part of the class gradient that came from
+# the fakes' labels disappears; the real half's part counts twice as much (the mean is now over 100
+# digits, as Keras' weight 2 makes it), so here - where the fakes' labels are still unreadable and
+# contribute little - the norms roughly double.
 def keras_terms_fn(d):
     realness_logits, class_logits = d(images, train=True, rngs=kd)
     terms = {"realness_loss": training.realness_loss(realness_logits, realness_targets),

@@ -86,6 +86,17 @@ g_opt = training.make_optimizer(gen)   # Adam(2e-4, beta1=0.5) on the generator'
 #   to answer for fakes, which is the whole point;
 # * class targets = the sampled labels the generator was given.
 #
+# In the equations of notebook 1 (section 3), for fakes $x = G(z, c)$ with realness logit $\ell$
+# and class logits $\mathbf{z}$:
+#
+# $$\text{loss}_G = \underbrace{\tfrac{1}{N}\textstyle\sum \text{BCE}(\ell, 0.95)}_{\texttt{realness\_loss}:\ \text{non-saturating } -L_S \text{ (fake half)}}
+#   \; + \; \underbrace{\tfrac{1}{N}\textstyle\sum -\log \operatorname{softmax}(\mathbf{z})_c}_{\texttt{class\_loss}:\ -L_C \text{ (fake half)}},
+# \qquad \frac{\partial \text{BCE}}{\partial \ell} = \sigma(\ell) - 0.95 .$$
+#
+# Minimising it is `G`'s side of "maximise $L_C - L_S$", with $\log(1 - D)$ replaced by the
+# non-saturating $-\log D$ (soft target 0.95) so the gradient stays large while the
+# discriminator still rejects the fakes.
+#
 # The reference uses twice the discriminator's batch here (`2B = 200`). The best realness loss
 # the generator can reach is $H(0.95) \approx 0.199$ (the discriminator says exactly 95 % real).
 #
@@ -538,7 +549,7 @@ assert real_losses.max() - real_losses.min() < 0.3 and 0.4 < real_losses.mean() 
 #
 # 1. Run a generator step with `LossWeights(realness=0.0)` (class loss only). Does the
 #    discriminator still stay unchanged? Which generator parameters receive no gradient?
-# 2. In section 5, which embedding rows other than 8 receive a non-zero gradient? Why?
+# 2. In section 7, which embedding rows other than 8 receive a non-zero gradient? Why?
 #    Check: `exercises.check_embedding_rows_with_gradient(rows)`.
 # 3. Instead of copying row 9 into row 8, copy row 1. Is the class loss at the start higher or
 #    lower than with 9? Explain with the discriminator's class probabilities. Which of the two
