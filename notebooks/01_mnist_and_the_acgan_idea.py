@@ -116,7 +116,7 @@ from acgan_lib import data, plotting
 # Early in training `D` rejects the fakes confidently: $\ell \ll 0$, $\sigma(\ell) \approx 0$.
 # Then the minimax gradient $-\sigma(\ell)$ **vanishes** — the generator learns nothing exactly
 # when it is worst — while the non-saturating gradient is $\approx -1$, as large as it gets. Both
-# losses push `D(G(z))` the same way; only the size of the push differs. Every GAN in practice,
+# losses push `D(G(z))` the same way; only the size of the push differs. Most GAN code,
 # including the reference, uses the non-saturating form.
 #
 # **With a soft target.** The library's realness loss is binary cross-entropy with a target $t$:

@@ -89,8 +89,8 @@ g_opt = training.make_optimizer(gen)   # Adam(2e-4, beta1=0.5) on the generator'
 # In the equations of notebook 1 (section 3), for fakes $x = G(z, c)$ with realness logit $\ell$
 # and class logits $\mathbf{z}$:
 #
-# $$\text{loss}_G = \underbrace{\tfrac{1}{N}\textstyle\sum \text{BCE}(\ell, 0.95)}_{\texttt{realness\_loss}:\ \text{non-saturating } -L_S \text{ (fake half)}}
-#   \; + \; \underbrace{\tfrac{1}{N}\textstyle\sum -\log \operatorname{softmax}(\mathbf{z})_c}_{\texttt{class\_loss}:\ -L_C \text{ (fake half)}},
+# $$\text{loss}_G = \underbrace{\tfrac{1}{N}\textstyle\sum \text{BCE}(\ell, 0.95)}_{\text{realness loss: non-saturating } -L_S \text{ (fake half)}}
+#   \; + \; \underbrace{\tfrac{1}{N}\textstyle\sum -\log \operatorname{softmax}(\mathbf{z})_c}_{\text{class loss: } -L_C \text{ (fake half)}},
 # \qquad \frac{\partial \text{BCE}}{\partial \ell} = \sigma(\ell) - 0.95 .$$
 #
 # Minimising it is `G`'s side of "maximise $L_C - L_S$", with $\log(1 - D)$ replaced by the
@@ -128,9 +128,9 @@ assert top.max() >= 0.9 * len(labels) and float(probs.max(-1).mean()) > 0.9
 # A trained discriminator is not fooled by an untrained generator: the realness loss is large
 # (above 5; the generator's best is 0.199). The class loss is **far above** $\ln 10 \approx 2.3$ —
 # it is above $\ln 10 + 5$ (about 12.5 here). $\ln 10$ is the loss of a head that *guesses*
-# (uniform probabilities); this head is **confidently wrong**: it names (at least 90 % of) these
-# flat-grey images as one and the same digit, whatever was requested, with a mean probability above
-# 0.9 (the counts above). The images that asked for that digit cost almost nothing; all the others
+# (uniform probabilities); this head is **confidently wrong**: it names all 200 of these flat-grey
+# images as one and the same digit (an 8, the counts above), whatever was requested, with a mean
+# probability above 0.9. The images that asked for that digit cost almost nothing; all the others
 # get a tiny probability for their requested class, and $-\ln p$ of a tiny $p$ is large, so the
 # mean lands far above $\ln 10$. Nothing in the discriminator's training asked it to be unsure on
 # images unlike anything it saw. For the generator that is good news: a large class loss has a
@@ -280,8 +280,8 @@ if not SMOKE:
     assert trace[-1][0] > 2 * trace[0][0]
 
 # %% [markdown]
-# After only five steps the unfrozen discriminator's P(real) on fakes has more than doubled (the
-# factor is printed; it started tiny, since this discriminator is trained) and its realness loss
+# After only five steps the unfrozen discriminator's P(real) on fakes has more than doubled (by a
+# factor of about 340 here, printed above; it started tiny, since this discriminator is trained) and its realness loss
 # on a proper batch has risen: each generator step would undo the previous
 # discriminator step. Freezing is what makes the two steps a *game* — each player only moves
 # its own parameters against the other's current strategy.
@@ -490,9 +490,9 @@ assert real_losses.max() - real_losses.min() < 0.3 and 0.4 < real_losses.mean() 
 # The class loss falls by more than a factor of 10 within these steps and the drawings change from
 # 9s into shapes the discriminator reads as 8 (not yet natural 8s): the discriminator's class head is a teacher that tells the
 # generator *which* digit it is failing to draw. The realness loss, meanwhile, stays **flat**
-# near $\ln 2 \approx 0.7$ (its range is printed above): this discriminator gives the pretrained
-# generator's images a P(real) of about a half — it cannot tell them from real digits, at the
-# equilibrium value — so the realness term neither helps nor hurts here. The class loss alone
+# near $\ln 2 \approx 0.7$ (its range is printed above) — the value BCE with target 0.95 takes at
+# P(real) = 0.5, the "cannot tell" line: on the pretrained generator's images this discriminator
+# is about as unsure as at the equilibrium, so the realness term changes little here. The class loss alone
 # does the repair.
 
 # ## 8. ACGAN among its relatives
@@ -511,7 +511,8 @@ assert real_losses.max() - real_losses.min() < 0.3 and 0.4 < real_losses.mean() 
 #   the *whole* distribution of real 8s, but only through the one realness signal.
 # * In an **ACGAN** the discriminator never sees the label; its auxiliary head must *predict* it.
 #   This gives the generator a second, dense signal (section 6: the class gradient names the
-#   digit it fails to draw), which is why ACGAN learns classes quickly.
+#   digit it fails to draw); notebook 4's training-log figure shows the fakes becoming readable as
+#   their requested class within the first ~150 iterations.
 #
 # **The known weakness.** $L_C$ rewards the generator for images the class head finds *easy to
 # classify*: a sample far from every decision boundary has class loss near 0, while a real but
