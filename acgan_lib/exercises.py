@@ -6,6 +6,11 @@ Every checker prints one line starting with "right" or "not yet" and returns a b
 """
 from __future__ import annotations
 
+import math
+from typing import Iterable
+
+import numpy as np
+
 
 def _report(ok: bool, right: str, hint: str) -> bool:
     """Print the verdict (``right: ...`` or ``not yet: <hint>``) and return ``ok``."""
@@ -14,18 +19,91 @@ def _report(ok: bool, right: str, hint: str) -> bool:
 
 
 # ----------------------------------------------------------------------------- notebook 01
+def _closest_class_means(images: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
+    """The two classes whose mean images (N, 28, 28, 1) have the smallest squared distance."""
+    classes = np.unique(labels)
+    means = np.stack([images[labels == c].reshape(-1, images[0].size).mean(0) for c in classes])
+    d = np.where(np.eye(len(classes), dtype=bool), np.inf, ((means[:, None] - means[None]) ** 2).sum(-1))
+    i, j = np.unravel_index(np.argmin(d), d.shape)
+    return int(classes[i]), int(classes[j])
+
+
+def check_closest_class_means(ds, a: int, b: int) -> bool:
+    """Exercise 01.1: ``a, b`` the two digit classes with the closest mean images in ``ds``."""
+    want = set(_closest_class_means(np.asarray(ds.images), np.asarray(ds.labels)))
+    return _report({int(a), int(b)} == want, f"{a} and {b} have the closest mean images",
+                   "compute each class's mean image, then the squared distance between every pair of means")
+
+
+def check_background_fraction(ds, fraction: float) -> bool:
+    """Exercise 01.2: ``fraction`` of all pixels of ``ds`` that are exactly -1 (within 0.005)."""
+    want = float(np.mean(np.asarray(ds.images) == -1.0))
+    return _report(abs(float(fraction) - want) < 0.005, f"{want:.3f} of the pixels are pure background",
+                   "count pixels equal to -1.0 over all images and divide by the number of pixels")
+
+
+def check_generator_logit_gradients(minimax: float, non_saturating: float, logit: float = -3.0,
+                                    target: float = 0.95) -> bool:
+    """Exercise 01.4: d/dlogit of log(1 - sigmoid(l)) and of BCE(l, 0.95) at ``logit`` (within 1e-3)."""
+    s = 1.0 / (1.0 + math.exp(-logit))
+    ok = abs(minimax - (-s)) < 1e-3 and abs(non_saturating - (s - target)) < 1e-3
+    return _report(ok, f"minimax {-s:.4f} (vanishes as D grows sure), non-saturating {s - target:.4f}",
+                   "use sigma'(l) = sigma(l)(1 - sigma(l)); the BCE gradient is sigma(l) - target")
 
 
 # ----------------------------------------------------------------------------- notebook 02 (2-D toy)
 
 
 # ----------------------------------------------------------------------------- notebook 03
+def check_deconv1_params(n: int) -> bool:
+    """Exercise 03.1: parameters of deconv1 with its batch norm (kernel + bias + scale + offset)."""
+    want = 5 * 5 * 384 * 192 + 192 + 2 * 192
+    return _report(int(n) == want, f"{want:,} = 5*5*384*192 kernel + 192 bias + 2*192 batch-norm scale/offset",
+                   "kernel is (5, 5, 384, 192); add one bias per output channel and the batch norm's scale and offset")
+
+
+def check_latent16_param_drop(n: int) -> bool:
+    """Exercise 03.2: how many parameters a generator with latent_dim=16 has fewer than with 100."""
+    want = (100 - 16) * (10 + 3 * 3 * 384)
+    return _report(int(n) == want, f"{want:,} fewer: the embedding (10 x latent) and dense kernel (latent x 3456)",
+                   "only the layers whose shape contains latent_dim change: which are they?")
 
 
 # ----------------------------------------------------------------------------- notebook 04
+def binary_entropy(t: float) -> float:
+    """H(t) = -t ln t - (1 - t) ln(1 - t) in nats; the minimum of BCE with target t (0 for t in {0, 1})."""
+    return 0.0 - sum(p * math.log(p) for p in (t, 1.0 - t) if p > 0)
+
+
+def check_d_realness_minimum(soft_one: float, value: float) -> bool:
+    """Exercise 04.2: lowest possible discriminator realness loss on a half-real, half-fake batch (within 2e-3)."""
+    want = binary_entropy(soft_one) / 2
+    return _report(abs(float(value) - want) < 2e-3,
+                   f"{want:.4f} = H({soft_one})/2: the real half cannot go below H({soft_one}), the fake half can reach 0",
+                   "BCE with target t is smallest at sigmoid(logit) = t, where it equals the entropy H(t); "
+                   "the batch is half real (target soft_one) and half fake (target 0)")
+
+
+def check_class_weight_ratio(ratio: float) -> bool:
+    """Exercise 04.1: factor by which LossWeights(classification=0.5) scales the class-loss gradient norms."""
+    return _report(abs(float(ratio) - 0.5) < 1e-3, "every class-loss bar is exactly halved; the realness bars do not move",
+                   "the gradient is linear in the loss: what does multiplying a loss by w do to its gradient?")
 
 
 # ----------------------------------------------------------------------------- notebook 05
+def check_g_realness_minimum(soft_one: float, value: float) -> bool:
+    """Exercise 05.4: lowest possible generator realness loss with trick target ``soft_one`` (within 2e-3)."""
+    want = binary_entropy(soft_one)
+    return _report(abs(float(value) - want) < 2e-3,
+                   f"{want:.4f} = H({soft_one}): reached when the discriminator says exactly {soft_one:.0%} real",
+                   "every fake has target soft_one; BCE with target t is smallest at sigmoid(logit) = t")
+
+
+def check_embedding_rows_with_gradient(rows: Iterable[int]) -> bool:
+    """Exercise 05.2: the embedding rows that get a non-zero gradient when every requested label is 8."""
+    got = sorted(int(r) for r in rows)
+    return _report(got == [8], "only row 8: an embedding lookup sends gradient only to the rows it read",
+                   "which rows of the embedding table did the forward pass read?")
 
 
 # ----------------------------------------------------------------------------- notebook 06

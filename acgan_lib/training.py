@@ -1,13 +1,28 @@
 """The ACGAN training recipe: two losses, their gradients added, one update per network.
 
-Follows tfjs ``mnist-acgan`` (gan.js) and Keras ``mnist_acgan.py``: Adam(2e-4, beta1 0.5) for
-each network, batch 100, realness targets softened to ``SOFT_ONE = 0.95`` for real images.
+Follows tfjs ``mnist-acgan`` (``gan.js``, Deep Learning with JavaScript §10.3.3), the program the
+notebooks port: Adam(2e-4, beta1 0.5) for each network, batch 100, realness targets
+``SOFT_ONE = 0.95`` for real images and 0 for generated ones in the discriminator step, 0.95 for
+every generated image in the generator step (the non-saturating "trick" target), and the class
+loss on **both** halves of the discriminator's batch (real labels and the labels the fakes were
+drawn for) - the ACGAN paper's L_C, which sums over real and generated images.
 
-Losses use the stable logit forms: ``optax.sigmoid_binary_cross_entropy`` on the realness logit
-equals the reference's sigmoid + binary cross-entropy, and
-``optax.softmax_cross_entropy_with_integer_labels`` on the class logits equals its softmax +
-sparse categorical cross-entropy (Keras additionally clips probabilities to [1e-7, 1 - 1e-7],
-which only matters for saturated outputs).
+Keras ``mnist_acgan.py`` differs in its later versions (e.g. keras-team/keras commit 017fe07): its
+discriminator step weights the class loss per sample, 2 for real and 0 for generated images
+("we don't want the discriminator to also maximize the classification accuracy of the auxiliary
+classifier on generated images"), i.e. the class head is trained on real images only; its soft
+labels changed between versions (0.1 / 0.9 at that commit, with 0.9 as the generator's target;
+0 / 0.95 in the Keras documentation's copy; hard 1 / 0 in an earlier version). We follow gan.js
+because it is the reference this project ports and it is the paper's objective; its known cost is
+that a discriminator trained to name the fakes' labels rewards easy-to-classify fakes.
+
+Losses are computed from logits: ``optax.sigmoid_binary_cross_entropy`` on the realness logit and
+``optax.softmax_cross_entropy_with_integer_labels`` on the class logits. They equal the
+reference's sigmoid / softmax followed by cross-entropy wherever the reference's probability
+clipping to [1e-7, 1 - 1e-7] is inactive. They are *not* equal where it is active (the target's
+probability below 1e-7, loss above -ln(1e-7) = 16.1): there the clipped loss is constant and its
+gradient 0, while the logit form keeps its largest gradient (softmax - onehot, sigmoid - target).
+Notebook 5 shows samples in that regime.
 
 Two ways to get the gradient of ``loss = realness_loss + class_loss``:
 

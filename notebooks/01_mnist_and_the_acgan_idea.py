@@ -22,8 +22,25 @@
 # 1. what a generative adversarial network (GAN) is, in one picture and two players;
 # 2. what the *auxiliary classifier* of an ACGAN adds: a class the generator is asked to draw,
 #    and a second head on the discriminator that names the digit;
-# 3. how to load MNIST with `acgan_lib.data` (full data set when cached or downloadable,
+# 3. the objective **as equations** — the minimax GAN loss, the non-saturating ("trick") generator
+#    loss and ACGAN's $L_S$ and $L_C$ — and how they map onto the library's two named losses,
+#    `realness_loss` and `class_loss`, with the soft 0.95 target;
+# 4. the reference values that tell you how to read every loss curve in this series;
+# 5. how to load MNIST with `acgan_lib.data` (full data set when cached or downloadable,
 #    a bundled real subset offline) and why the pixels are scaled to [-1, 1].
+#
+# **Prerequisites** (skim the links if a word is new):
+#
+# * cross-entropy and softmax — d2l.ai [§4.1 Softmax regression](https://d2l.ai/chapter_linear-classification/softmax-regression.html)
+#   and [§4.4 Softmax from scratch](https://d2l.ai/chapter_linear-classification/softmax-regression-scratch.html);
+# * convolutions — d2l.ai [chapter 7](https://d2l.ai/chapter_convolutional-neural-networks/index.html);
+# * the GAN idea — d2l.ai [§20.1 Generative adversarial networks](https://d2l.ai/chapter_generative-adversarial-networks/gan.html);
+# * JAX basics — [PRNG keys](https://docs.jax.dev/en/latest/random-numbers.html),
+#   [`jax.jit`](https://docs.jax.dev/en/latest/jit-compilation.html),
+#   [`jax.grad`](https://docs.jax.dev/en/latest/automatic-differentiation.html);
+#   Flax NNX modules and `nnx.split` / `nnx.merge` — [NNX basics](https://flax.readthedocs.io/en/latest/nnx_basics.html).
+#
+# **Time:** about 30 minutes to read and run (the code runs in seconds).
 #
 # Every notebook in the series imports the same small library, `acgan_lib`; nothing is copied
 # between notebooks.
@@ -76,7 +93,149 @@ from acgan_lib import data, plotting
 # ```
 
 # %% [markdown]
-# ## 3. Loading MNIST
+# ## 3. The objective, as equations
+#
+# Write the discriminator's realness output as a probability $D(x) = \sigma(\ell(x))$, where
+# $\ell$ is the **logit** (the number the realness head returns) and $\sigma(\ell) = 1/(1+e^{-\ell})$.
+#
+# **The original (minimax) GAN** (Goodfellow et al., 2014) is a two-player game on one value:
+#
+# $$\min_G \max_D \; V(D, G) = \mathbb{E}_{x \sim \text{data}}\big[\log D(x)\big]
+#   + \mathbb{E}_{z}\big[\log\big(1 - D(G(z))\big)\big].$$
+#
+# `D` maximises $V$ (say "real" on data, "fake" on fakes); `G` minimises the second term.
+#
+# **Why the generator uses the "trick" target instead.** Take one fake with logit $\ell$. The
+# minimax generator loss is $\log(1-\sigma(\ell))$ and the non-saturating one is
+# $-\log \sigma(\ell)$ — binary cross-entropy with target 1 ("real"), the *trick* target. Using
+# $\sigma'(\ell) = \sigma(\ell)(1-\sigma(\ell))$:
+#
+# $$\frac{\partial}{\partial \ell}\log\big(1-\sigma(\ell)\big) = -\sigma(\ell), \qquad
+#   \frac{\partial}{\partial \ell}\big(-\log\sigma(\ell)\big) = -\big(1-\sigma(\ell)\big).$$
+#
+# Early in training `D` rejects the fakes confidently: $\ell \ll 0$, $\sigma(\ell) \approx 0$.
+# Then the minimax gradient $-\sigma(\ell)$ **vanishes** — the generator learns nothing exactly
+# when it is worst — while the non-saturating gradient is $\approx -1$, as large as it gets. Both
+# losses push `D(G(z))` the same way; only the size of the push differs. Most GAN code,
+# including the reference, uses the non-saturating form.
+#
+# **With a soft target.** The library's realness loss is binary cross-entropy with a target $t$:
+#
+# $$\text{BCE}(\ell, t) = -t\log\sigma(\ell) - (1-t)\log\big(1-\sigma(\ell)\big), \qquad
+#   \frac{\partial\,\text{BCE}}{\partial \ell} = \sigma(\ell) - t.$$
+#
+# The gradient is zero at $\sigma(\ell) = t$, so the loss is smallest there, and its minimum is
+# the **entropy** $H(t) = -t\log t - (1-t)\log(1-t)$, not 0. For $t = 0.95$ (`SOFT_ONE`):
+# $H(0.95) \approx 0.199$, reached at $\ell = \log\frac{0.95}{0.05} \approx 2.94$.
+#
+# **ACGAN** (Odena, Olah & Shlens, 2017, eqs. 2–3) gives the discriminator two log-likelihoods,
+# of the correct *source* $S$ (real / fake) and of the correct *class* $C$:
+#
+# $$L_S = \mathbb{E}\big[\log P(S{=}\text{real} \mid X_\text{real})\big] + \mathbb{E}\big[\log P(S{=}\text{fake} \mid X_\text{fake})\big],$$
+# $$L_C = \mathbb{E}\big[\log P(C{=}c \mid X_\text{real})\big] + \mathbb{E}\big[\log P(C{=}c \mid X_\text{fake})\big].$$
+#
+# `D` maximises $L_S + L_C$; `G` maximises $L_C - L_S$. In the library's two named losses (each a
+# mean over the batch, minimised):
+#
+# | step | `realness_loss` (binary cross-entropy) | `class_loss` (sparse categorical cross-entropy) |
+# |---|---|---|
+# | discriminator (100 real + 100 fake) | $\approx -L_S$: targets **0.95** for real, 0 for fake | $-L_C$: targets = real labels and the labels the fakes were drawn for |
+# | generator (200 fakes) | the fake half of $-L_S$ in its **non-saturating** form: target 0.95 ("real") for every fake | the fake half of $-L_C$: target = the requested label |
+#
+# So `G` does not literally maximise $-L_S$; like every GAN it swaps $\log(1-D)$ for $-\log D$.
+# Note also that **both** players minimise the class loss on fakes: on the class question they
+# cooperate, on the realness question they compete. The soft 0.95 replaces the target 1
+# ("one-sided label smoothing", Salimans et al. 2016): a discriminator rewarded for being 95 %
+# sure cannot push its logits on real digits to infinity.
+#
+# *Predict before you run:* in the plot below, which curve is flat on the left (a confidently
+# rejected fake) and which is steep?
+
+# %%
+logit = np.linspace(-8, 8, 401)
+sig = 1 / (1 + np.exp(-logit))
+t = 0.95                                          # SOFT_ONE
+bce = lambda l, target: np.logaddexp(0, -l) * target + np.logaddexp(0, l) * (1 - target)  # stable BCE
+curves = {                                        # name: (loss, d loss / d logit)
+    "D, real image: BCE(ℓ, 0.95)": (bce(logit, t), sig - t),
+    "D, fake image: BCE(ℓ, 0)": (bce(logit, 0.0), sig),
+    "G, minimax: log(1 − σ(ℓ))": (-np.logaddexp(0, logit), -sig),
+    "G, non-saturating: BCE(ℓ, 0.95)": (bce(logit, t), sig - t),
+}
+styles = ["-", "-", "--", ":"]
+fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+for (name, (loss, grad)), style in zip(curves.items(), styles):
+    axes[0].plot(logit, loss, style, lw=2, label=name)
+    axes[1].plot(logit, grad, style, lw=2, label=name)
+entropy = -(t * np.log(t) + (1 - t) * np.log(1 - t))
+axes[0].axhline(entropy, color="grey", lw=0.8)
+axes[0].annotate(f"minimum H(0.95) = {entropy:.3f} at ℓ = {np.log(t / (1 - t)):.2f}", (np.log(t / (1 - t)), entropy),
+                 xytext=(-7.5, 4.5), arrowprops=dict(arrowstyle="->"), fontsize=10)
+axes[0].set_ylim(-8.5, 8.5)
+axes[0].set_title("loss of one image against its realness logit")
+axes[0].set_ylabel("loss (nats)")
+axes[1].set_title("its gradient d loss / d logit")
+axes[1].set_ylabel("gradient")
+for ax in axes:
+    ax.axvline(0, color="grey", lw=0.5)
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xlabel("realness logit ℓ  (σ(ℓ) = P(real))")
+    ax.legend(fontsize=9)
+plt.tight_layout()
+plt.show()
+
+# %%
+# NBVAL_CHECK_OUTPUT
+# The formulas above, checked against the library's loss and JAX's gradient of it.
+import jax
+import jax.numpy as jnp
+
+from acgan_lib import training
+
+l = jnp.linspace(-8.0, 8.0, 101)
+library_grad = jax.vmap(jax.grad(lambda x: training.realness_loss(x[None], jnp.array([t]))))(l)
+print("d BCE / d logit == sigmoid(logit) - 0.95:", bool(jnp.allclose(library_grad, jax.nn.sigmoid(l) - t, atol=1e-6)))
+print(f"minimum of BCE(., 0.95) = H(0.95) = {float(training.realness_loss(jnp.array([np.log(t / (1 - t))]), jnp.array([t]))):.3f}")
+s8 = 1 / (1 + np.exp(8.0))                                                 # sigma(-8)
+print(f"at logit -8: minimax gradient {-s8:.4f}, non-saturating gradient {s8 - 1:.4f} "
+      f"(target 1), {s8 - t:.4f} (target 0.95)")
+
+# %% [markdown]
+# The dotted red curve (the generator's non-saturating loss on a fake) lies exactly on the blue
+# one (the discriminator's loss on a real image): both are BCE with target 0.95. The dashed green
+# minimax curve is the flat one on the left. At a confidently rejected fake (logit −8) the minimax gradient is −0.0003, the
+# non-saturating one −0.9997 (−0.9497 with the soft target): that is the whole reason for the trick target. With the soft target
+# the generator's gradient $\sigma(\ell) - 0.95$ even changes sign past $\ell \approx 2.94$: a fake
+# judged *more* than 95 % real is pushed back toward 95 %.
+#
+# ## 4. How to read the loss curves: four reference values
+#
+# Every loss plot in this series draws these lines. Each follows from the formulas above:
+#
+# | value | where | derivation |
+# |---|---|---|
+# | $H(0.95)/2 \approx 0.099$ | discriminator `realness_loss`, **lowest possible** | batch = half real (target 0.95, minimum $H(0.95)$) + half fake (target 0, minimum 0); the mean is $H(0.95)/2$ |
+# | $H(0.95) \approx 0.199$ | generator `realness_loss`, **lowest possible** | every fake has target 0.95: reached only if `D` says exactly 95 % real |
+# | $\ln 2 \approx 0.693$ | either `realness_loss` when `D` **cannot tell** ($\sigma = 0.5$) | $\text{BCE}(0, t) = -t\ln\frac12 - (1-t)\ln\frac12 = \ln 2$ for every $t$: the equilibrium of the game |
+# | $\ln 10 \approx 2.303$ | `class_loss` of an **untrained** class head | near-uniform softmax over 10 digits: $-\ln\frac{1}{10}$ |
+#
+# A discriminator realness loss near 0.099 means `D` wins completely; near 0.693 it is guessing.
+# A class loss *above* $\ln 10$ means the class head is confidently **wrong** (notebook 5 shows
+# one at 12.5).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+REFERENCE_LINES = {
+    "D realness minimum H(0.95)/2": entropy / 2,
+    "G realness minimum H(0.95)": entropy,
+    "cannot tell: ln 2": np.log(2),
+    "untrained class head: ln 10": np.log(10),
+}
+for name, value in REFERENCE_LINES.items():
+    print(f"{name:<30} {value:.3f}")
+
+# %% [markdown]
+# ## 5. Loading MNIST
 #
 # `data.load_mnist(source)` returns images and labels and says where they came from:
 #
@@ -91,8 +250,10 @@ print("images:", ds.images.shape, ds.images.dtype, "labels:", ds.labels.shape, d
 print("digits per class:", np.bincount(ds.labels).tolist())
 
 # %% [markdown]
-# The images are `(N, 28, 28, 1)` float32 — height, width, one grey channel (the "NHWC" layout
-# JAX convolutions use) — and the labels are integers 0–9. Here are ten real examples of every
+# The images are `(N, 28, 28, 1)` float32 — batch, height, width, one grey channel: the "NHWC"
+# layout that Flax's `nnx.Conv` / `nnx.ConvTranspose` (like TensorFlow) use. (JAX's low-level
+# `jax.lax.conv_general_dilated` defaults to NCHW unless its `dimension_numbers` say otherwise.)
+# The labels are integers 0–9. Here are ten real examples of every
 # class, one class per column:
 
 # %%
@@ -102,7 +263,7 @@ plotting.show_grid(ds.images[picks.ravel()], ncols=10, col_labels=range(10), tit
 plt.show()
 
 # %% [markdown]
-# ## 4. Why [-1, 1]?
+# ## 6. Why [-1, 1]?
 #
 # MNIST stores pixels as bytes 0–255. The generator's last layer is a `tanh`, whose outputs lie
 # in (-1, 1), so the real images are scaled the same way: `x / 127.5 - 1`. Otherwise the
@@ -112,14 +273,19 @@ plt.show()
 raw = data.to_pixels(ds.images[:500])  # back to bytes 0..255
 fig, axes = plt.subplots(1, 3, figsize=(12, 3))
 axes[0].hist(raw.ravel(), bins=50, color="grey")
-axes[0].set_title("stored bytes 0..255")
+axes[0].set_title("stored bytes 0..255 (500 digits)")
+axes[0].set_xlabel("byte value")
 axes[1].hist(ds.images[:500].ravel(), bins=50, color="tab:blue")
-axes[1].set_title("model input: x / 127.5 - 1")
-t = np.linspace(-4, 4, 200)
-axes[2].plot(t, np.tanh(t))
+axes[1].set_title("model input: x / 127.5 - 1 (500 digits)")
+axes[1].set_xlabel("pixel value")
+u = np.linspace(-4, 4, 200)
+axes[2].plot(u, np.tanh(u))
 axes[2].set_title("tanh: the generator's last activation")
+axes[2].set_xlabel("pre-activation")
+axes[2].set_ylabel("output pixel value")
 for ax in axes[:2]:
     ax.set_yscale("log")
+    ax.set_ylabel("number of pixels (log scale)")
 plt.tight_layout()
 plt.show()
 print(f"range of the model input: [{ds.images.min():.1f}, {ds.images.max():.1f}]")
@@ -134,7 +300,12 @@ print(f"range of the model input: [{ds.images.min():.1f}, {ds.images.max():.1f}]
 #   the generator is told which digit to draw, and the discriminator has a second head that
 #   names the digit.
 # * The discriminator therefore has **two losses** — realness (binary cross-entropy) and class
-#   (sparse categorical cross-entropy) — and the generator is trained through both.
+#   (sparse categorical cross-entropy) — and the generator is trained through both. They are
+#   ACGAN's $-L_S$ and $-L_C$; the generator uses the non-saturating ("trick") form of $-L_S$,
+#   whose gradient $\sigma(\ell) - 0.95$ stays large when the discriminator rejects a fake.
+# * Reference values for every loss curve: 0.099 (best discriminator realness loss with the soft
+#   0.95), 0.199 (best generator realness loss), $\ln 2$ (cannot tell), $\ln 10$ (class head
+#   guessing).
 # * `acgan_lib.data` loads MNIST as `(N, 28, 28, 1)` float32 in [-1, 1] with int32 labels and
 #   reports which source it used; offline it uses 5,000 bundled real digits.
 #
@@ -143,15 +314,26 @@ print(f"range of the model input: [{ds.images.min():.1f}, {ds.images.max():.1f}]
 # ## Exercises
 #
 # 1. Compute the mean image of each class (in [-1, 1]) and show the ten means in a row.
-#    Which two classes look most alike?
+#    Which two classes have the closest mean images (smallest squared distance)? Check with
+#    `exercises.check_closest_class_means(ds, a, b)`.
 # 2. What fraction of all pixels is exactly background (-1)? Why does this matter for a
-#    generator whose last activation is `tanh`?
+#    generator whose last activation is `tanh`? Check with `exercises.check_background_fraction(ds, f)`.
 # 3. The bundled subset is sorted by class. Why must training shuffle it every epoch?
+# 4. A discriminator outputs realness logit $\ell = -3$ for a fake. Compute the generator's
+#    gradient $\partial/\partial\ell$ for the minimax loss and for the non-saturating loss with the
+#    soft target 0.95. Check with `exercises.check_generator_logit_gradients(minimax, non_saturating)`.
 #
 # Solutions are in the collapsed cells below (click to expand).
 
+# %%
+from acgan_lib import exercises
+
+exercises.check_closest_class_means(ds, 0, 1)          # replace with your pair
+exercises.check_background_fraction(ds, 0.5)           # replace with your fraction
+_ = exercises.check_generator_logit_gradients(-0.5, -0.5)   # replace with your two gradients
+
 # %% tags=["solution"] jupyter={"source_hidden": true}
-# Solution 1: per-class mean images; 7 and 9 (and 4 and 9) share the most ink.
+# Solution 1: per-class mean images; the closest pair is printed below (4 and 9 on the bundled data).
 means = np.stack([ds.images[ds.labels == c].mean(0) for c in range(10)])
 plotting.show_grid(means, ncols=10, col_labels=range(10), title="mean image per class")
 plt.show()
@@ -161,8 +343,8 @@ i, j = np.unravel_index(d.argmin(), d.shape)
 print(f"closest pair of class means: {i} and {j}")
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
-# Solution 2: about 80% of pixels are pure background. tanh only reaches -1 asymptotically,
-# so the generator has to push those pre-activations far negative; it learns that quickly.
+# Solution 2: about 81 % of pixels are pure background (printed below). tanh only reaches -1
+# asymptotically, so to draw background the generator must push those pre-activations far negative.
 print(f"background fraction: {np.mean(ds.images == -1.0):.3f}")
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
@@ -170,3 +352,8 @@ print(f"background fraction: {np.mean(ds.images == -1.0):.3f}")
 # so the discriminator's class head would see one class at a time and the real batches would
 # differ systematically from the fakes (whose labels are sampled uniformly).
 print("first 20 labels as stored:", ds.labels[:20].tolist())
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Solution 4: minimax d/dl log(1 - sigma(l)) = -sigma(l); non-saturating d/dl BCE(l, 0.95) = sigma(l) - 0.95.
+s3 = 1 / (1 + np.exp(3.0))
+print(f"minimax {-s3:.4f}, non-saturating {s3 - 0.95:.4f}")

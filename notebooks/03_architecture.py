@@ -23,6 +23,20 @@
 #    (generator 2,657,321, discriminator 525,835);
 # 4. what an untrained generator draws, and why a transposed convolution can be computed as one
 #    matrix multiplication plus an overlap-add.
+#
+# **Prerequisites:** [notebook 1](01_mnist_and_the_acgan_idea.ipynb); convolutions, padding and
+# stride (d2l.ai [§7.2–7.3](https://d2l.ai/chapter_convolutional-neural-networks/conv-layer.html)) and
+# transposed convolutions (d2l.ai [§14.10](https://d2l.ai/chapter_computer-vision/transposed-conv.html));
+# batch normalisation (d2l.ai [§8.5](https://d2l.ai/chapter_convolutional-modern/batch-norm.html));
+# Flax NNX modules, `nnx.Rngs` and `nnx.split` / `nnx.merge`
+# ([NNX basics](https://flax.readthedocs.io/en/latest/nnx_basics.html)); JAX
+# [PRNG keys](https://docs.jax.dev/en/latest/random-numbers.html).
+#
+# **Time:** about 25 minutes (the code runs in well under a minute).
+#
+# All arrays are **NHWC** (batch, height, width, channels), Flax's convention for `nnx.Conv` and
+# `nnx.ConvTranspose`; kernels are HWIO. (JAX's low-level `jax.lax.conv_general_dilated` defaults
+# to NCHW / OIHW unless `dimension_numbers` says otherwise.)
 
 # %%
 import os
@@ -118,23 +132,45 @@ axes[0].barh(list(sizes), list(sizes.values()), color="tab:orange")
 axes[0].set_title("generator parameters per layer")
 axes[1].barh(list(dsizes), list(dsizes.values()), color="tab:blue")
 axes[1].set_title("discriminator parameters per layer")
+for ax in axes:
+    ax.set_xlabel("trainable parameters")
+    ax.invert_yaxis()                      # first layer on top
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
 # ## 5. What an untrained generator draws
 #
-# One row per `z`, one column per class. Before training the output is a faint grey texture:
-# the class embedding changes it a little, but nothing looks like a digit yet.
+# One row per `z`, one column per class. *Predict before you run:* the last layer is
+# `tanh(deconv3(h))` with small random initial weights — what pixel values do you expect?
+#
+# On the model's own scale ([-1, 1] → black…white) the untrained output is **flat grey**: every
+# pixel is close to 0 (mid-grey). Only after contrast-stretching each image to its own
+# min…max (right) do you see a faint texture — the imprint of the transposed convolutions'
+# random kernels — which the class embedding changes a little.
 
 # %%
 rows = 4
 zs = jnp.repeat(models.sample_latent(jax.random.key(1), rows), 10, axis=0)
 cls = jnp.tile(jnp.arange(10), rows)
 untrained = gen(zs, cls, train=False)
-plotting.show_grid(untrained, ncols=10, col_labels=range(10), row_labels=[f"z{i}" for i in range(rows)],
-                   title="untrained generator")
+lo = untrained.min(axis=(1, 2, 3), keepdims=True)
+hi = untrained.max(axis=(1, 2, 3), keepdims=True)
+stretched = 2 * (untrained - lo) / (hi - lo) - 1                     # each image mapped to [-1, 1]
+fig, axes = plt.subplots(1, 2, figsize=(14, 4))
+row_names = [f"z{i}" for i in range(rows)]
+plotting.show_grid(untrained, ncols=10, col_labels=range(10), row_labels=row_names, ax=axes[0],
+                   title="untrained generator, model scale [-1, 1]")
+plotting.show_grid(stretched, ncols=10, col_labels=range(10), row_labels=row_names, ax=axes[1],
+                   title="the same images, each contrast-stretched to its min…max")
+for ax in axes:
+    ax.set_xlabel("requested class")
+    ax.xaxis.set_label_position("top")
+plt.tight_layout()
 plt.show()
+print(f"untrained pixel values: min {float(untrained.min()):.4f}, max {float(untrained.max()):.4f}, "
+      f"std {float(untrained.std()):.4f}")
+assert float(jnp.abs(untrained).max()) < 0.05, "an untrained generator should draw (near) flat grey"
 
 # %% [markdown]
 # ## 6. A transposed convolution is a matrix multiplication plus an overlap-add
@@ -148,7 +184,8 @@ plt.show()
 # 2. add each tap's result into its place in the output (*overlap-add*, or *col2im*).
 #
 # Same sum, different order — so the outputs agree to float rounding, and the parameters are the
-# same `kernel` of shape `(5, 5, C_in, C_out)`. On a CPU the matrix product is much faster than
+# same `kernel` of shape `(5, 5, C_in, C_out)` (HWIO). `jax.lax.conv_transpose`, which
+# `nnx.ConvTranspose` calls, defaults to NHWC / HWIO. On a CPU the matrix product is much faster than
 # XLA's direct transposed convolution (notebook 6 measures it), so `acgan_lib` uses it there and
 # keeps the library layer on GPUs (`models.default_conv_impl()`).
 
@@ -169,6 +206,8 @@ print("implementation used on this backend:", models.default_conv_impl() if jax.
 #   (7×7, 14×14, 28×28) with ReLU + batch norm, `tanh` at the end; 2,657,321 parameters.
 # * Discriminator: four 3×3 convolutions with LeakyReLU and dropout, then two heads (realness,
 #   class); 525,835 parameters. Heads return logits; the losses apply sigmoid/softmax.
+# * An untrained generator draws flat grey (every pixel within ±0.05 of 0); its faint texture only
+#   shows after contrast stretching.
 # * A transposed convolution equals one big matmul followed by an overlap-add — the trick that
 #   makes this model train fast on a CPU.
 #
@@ -177,10 +216,18 @@ print("implementation used on this backend:", models.default_conv_impl() if jax.
 # ## Exercises
 #
 # 1. Verify the parameter count of `deconv1` by hand (kernel + bias + batch norm scale/offset).
+#    Check: `exercises.check_deconv1_params(n)`.
 # 2. Build a generator with `latent_dim=16`. Which layers change size, and by how much does the
-#    parameter count drop?
+#    parameter count drop? Check: `exercises.check_latent16_param_drop(n)`.
 # 3. Show that the class really changes the output of an untrained generator: for one `z`,
 #    compute the mean absolute difference between the images for class 0 and for each other class.
+#    Compare it with the pixel values' standard deviation printed in section 5.
+
+# %%
+from acgan_lib import exercises
+
+exercises.check_deconv1_params(0)        # replace 0 with your count
+_ = exercises.check_latent16_param_drop(0)   # replace 0 with your count
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
 # Solution 1
@@ -195,7 +242,8 @@ print("latent 16:", models.count_params(small), " drop:", models.count_params(ge
       "=", (100 - 16) * (10 + 3456))
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
-# Solution 3
+# Solution 3: about 0.001 per pixel - the same order as the images' own spread (std ~0.001):
+# the class is in the output from the start, but every image is nearly flat grey.
 z1 = jnp.repeat(models.sample_latent(jax.random.key(5), 1), 10, axis=0)
 imgs = gen(z1, jnp.arange(10), train=False)
 print([round(float(jnp.abs(imgs[c] - imgs[0]).mean()), 4) for c in range(10)])

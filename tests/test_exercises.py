@@ -1,0 +1,77 @@
+"""Each exercise checker says "right" for the right answer and "not yet" for a wrong one."""
+import types
+
+import numpy as np
+import pytest
+
+from acgan_lib import exercises
+
+
+# ----------------------------------------------------------------------------- notebooks 01, 03, 04, 05 (nb-a)
+@pytest.fixture(scope="module")
+def tiny_ds():
+    """Three classes of 2x2 'images': classes 1 and 2 have the closest means; 5 of 12 pixels are -1."""
+    imgs = np.array([[-1, -1, 1, 1], [-1, 1, 1, 1],      # class 0
+                     [1, 1, 1, -1], [1, 1, 1, 0],        # class 1
+                     [1, 1, 0.5, -1], [1, 1, 0.5, 0]],   # class 2
+                    np.float32).reshape(6, 2, 2, 1)
+    return types.SimpleNamespace(images=imgs, labels=np.array([0, 0, 1, 1, 2, 2]))
+
+
+def test_check_closest_class_means(tiny_ds, capsys):
+    assert exercises.check_closest_class_means(tiny_ds, 2, 1)
+    assert capsys.readouterr().out.startswith("right")
+    assert not exercises.check_closest_class_means(tiny_ds, 0, 1)
+    assert capsys.readouterr().out.startswith("not yet")
+
+
+def test_check_background_fraction(tiny_ds):
+    assert exercises.check_background_fraction(tiny_ds, 5 / 24)
+    assert not exercises.check_background_fraction(tiny_ds, 0.5)
+
+
+def test_check_generator_logit_gradients():
+    s = 1 / (1 + np.exp(3.0))
+    assert exercises.check_generator_logit_gradients(-s, s - 0.95)
+    assert not exercises.check_generator_logit_gradients(s - 0.95, -s)   # swapped
+    assert not exercises.check_generator_logit_gradients(-s, s - 1.0)    # hard target
+
+
+def test_check_deconv1_params():
+    assert exercises.check_deconv1_params(1_843_776)
+    assert not exercises.check_deconv1_params(1_843_392)    # forgot the batch norm
+
+
+def test_check_latent16_param_drop():
+    assert exercises.check_latent16_param_drop(291_144)
+    assert not exercises.check_latent16_param_drop((100 - 16) * 3456)   # forgot the embedding
+
+
+def test_binary_entropy():
+    assert exercises.binary_entropy(0.95) == pytest.approx(0.19852, abs=1e-5)
+    assert exercises.binary_entropy(1.0) == 0.0
+    assert exercises.binary_entropy(0.5) == pytest.approx(np.log(2))
+
+
+def test_check_d_realness_minimum():
+    assert exercises.check_d_realness_minimum(0.95, 0.0993)
+    assert not exercises.check_d_realness_minimum(0.95, 0.95)      # the old "0.95 is a lower bound"
+    assert not exercises.check_d_realness_minimum(0.95, 0.1985)    # forgot the fake half
+    assert exercises.check_d_realness_minimum(1.0, 0.0)
+    assert not exercises.check_d_realness_minimum(1.0, 0.0993)
+
+
+def test_check_class_weight_ratio():
+    assert exercises.check_class_weight_ratio(0.5)
+    assert not exercises.check_class_weight_ratio(0.25)
+
+
+def test_check_embedding_rows_with_gradient():
+    assert exercises.check_embedding_rows_with_gradient([8])
+    assert not exercises.check_embedding_rows_with_gradient(range(10))
+
+
+def test_check_g_realness_minimum():
+    assert exercises.check_g_realness_minimum(0.95, 0.1985)
+    assert not exercises.check_g_realness_minimum(0.95, 0.0993)    # that is the discriminator's
+    assert exercises.check_g_realness_minimum(1.0, 0.0)
