@@ -95,3 +95,16 @@ def test_a_few_hundred_steps_move_the_fakes_onto_their_clusters():
     assert d1 < d0 / 3, (d0, d1)
     assert hist["d_class_loss"].shape == (400,)
     assert hist["g_class_loss"][-50:].mean() < 0.3        # the requested class is recognised
+
+
+def test_toy_optimizer_honours_its_learning_rate():
+    gen, disc = toy.ToyGenerator(rngs=nnx.Rngs(0)), toy.ToyDiscriminator(rngs=nnx.Rngs(1))
+    before = [np.asarray(x) for x in jax.tree.leaves(nnx.state(gen, nnx.Param))]
+    training.generator_step(gen, disc, toy.make_optimizer(gen, lr=0.0), 8, jax.random.key(0))
+    same = [np.asarray(x) for x in jax.tree.leaves(nnx.state(gen, nnx.Param))]
+    assert all(np.array_equal(a, b) for a, b in zip(before, same))
+    training.generator_step(gen, disc, toy.make_optimizer(gen, lr=1e-2), 8, jax.random.key(0))
+    moved = [np.asarray(x) for x in jax.tree.leaves(nnx.state(gen, nnx.Param))]
+    # Adam's first step moves every parameter with a non-zero gradient by about lr
+    step = max(float(np.abs(a - b).max()) for a, b in zip(before, moved))
+    assert 0.5e-2 < step <= 1.01e-2, step
