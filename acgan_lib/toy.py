@@ -204,7 +204,7 @@ def _adam() -> optax.GradientTransformation:
 def make_optimizer(module: nnx.Module, lr: float = LEARNING_RATE) -> nnx.Optimizer:
     """Adam(lr, beta1 0.5) on ``module``'s parameters, as :func:`acgan_lib.training.make_optimizer`."""
     opt = nnx.Optimizer(module, _adam(), wrt=nnx.Param)
-    opt.opt_state.hyperparams["learning_rate"].value = jnp.asarray(lr, jnp.float32)
+    opt.opt_state.hyperparams["learning_rate"].set_value(jnp.asarray(lr, jnp.float32))
     return opt
 
 
