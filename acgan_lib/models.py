@@ -285,21 +285,32 @@ def check_latent(z, latent_dim: int, n: int | None = None) -> None:
         raise ValueError(f"latent vectors z must be floating point, got dtype {z.dtype}")
 
 
-def check_images(images, n: int | None = None, check_range: bool = True) -> None:
-    """Raise ValueError unless ``images`` is float32-compatible (N, 28, 28, 1) with values in [-1, 1]."""
-    shape = tuple(np.shape(images))
-    if len(shape) != 4 or shape[1:] != IMAGE_SHAPE or (n is not None and shape[0] != n):
-        want = f"({n if n is not None else 'N'}, 28, 28, 1)"
-        raise ValueError(f"images must have shape {want} (NHWC, one channel), got {shape}")
+def check_images(images, n: int | None = None, check_range: bool = True, *,
+                 shape: tuple[int, ...] = IMAGE_SHAPE,
+                 value_range: tuple[float, float] | None = (-1.0, 1.0)) -> None:
+    """Raise ValueError unless ``images`` is a float (N, *shape) array with values in ``value_range``.
+
+    Defaults: MNIST digits, (N, 28, 28, 1) in [-1, 1].  A discriminator declares what it reads
+    as ``input_shape`` / ``input_range`` (``None``: any value), e.g. the 2-D points of
+    :mod:`acgan_lib.toy`; the training steps check real inputs against those.
+    """
+    shape = tuple(shape)
+    got = tuple(np.shape(images))
+    digits = shape == IMAGE_SHAPE
+    if len(got) != 1 + len(shape) or got[1:] != shape or (n is not None and got[0] != n):
+        want = f"({n if n is not None else 'N'}, {', '.join(map(str, shape))})"
+        layout = " (NHWC, one channel)" if digits else ""
+        raise ValueError(f"images must have shape {want}{layout}, got {got}")
+    span = "" if value_range is None else f" in [{value_range[0]:g}, {value_range[1]:g}]"
+    scale_hint = "; scale uint8 pixels with x / 127.5 - 1" if digits else ""
     if not jnp.issubdtype(images.dtype, jnp.floating):
-        raise ValueError(f"images must be floating point in [-1, 1], got dtype {images.dtype}; "
-                         f"scale uint8 pixels with x / 127.5 - 1")
-    if check_range and _is_concrete(images) and shape[0] > 0:
+        raise ValueError(f"images must be floating point{span}, got dtype {images.dtype}{scale_hint}")
+    if value_range is not None and check_range and _is_concrete(images) and got[0] > 0:
         arr = np.asarray(images)
         lo, hi = float(arr.min()), float(arr.max())
-        if not (lo >= -1.0 - 1e-3 and hi <= 1.0 + 1e-3):
-            raise ValueError(f"images must be scaled to [-1, 1], got values in [{lo:.3g}, {hi:.3g}]; "
-                             f"scale uint8 pixels with x / 127.5 - 1")
+        if not (lo >= value_range[0] - 1e-3 and hi <= value_range[1] + 1e-3):
+            raise ValueError(f"images must be scaled to [{value_range[0]:g}, {value_range[1]:g}], "
+                             f"got values in [{lo:.3g}, {hi:.3g}]{scale_hint}")
 
 
 # ----------------------------------------------------------------------------- the networks
@@ -368,6 +379,9 @@ class Discriminator(nnx.Module):
     ``train`` / ``rngs`` control dropout (``rngs`` may be a key); ``train=None`` follows
     ``disc.train()`` / ``disc.eval()``.
     """
+
+    input_shape = IMAGE_SHAPE      # what one input is (checked by the training steps)
+    input_range = (-1.0, 1.0)      # the range real inputs must lie in
 
     def __init__(self, num_classes: int = NUM_CLASSES, *, rngs: nnx.Rngs):
         self.num_classes = num_classes

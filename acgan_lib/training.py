@@ -219,11 +219,13 @@ def discriminator_step(gen: models.Generator, disc: models.Discriminator, d_opt:
     realness targets [soft_one...; 0...], class targets [real_labels; sampled labels], computes
     ``loss = realness_loss + class_loss`` and applies one Adam update to the discriminator only.
 
-    real_images (N, 28, 28, 1) float32 in [-1, 1]; real_labels (N,) int in 0..9; key a PRNG key.
+    real_images (N, *disc.input_shape) float32 in disc.input_range - MNIST: (N, 28, 28, 1) in
+    [-1, 1], the 2-D toy (:mod:`acgan_lib.toy`): (N, 2); real_labels (N,) int in
+    0..num_classes-1; key a PRNG key.
     Returns metrics: loss, realness_loss, class_loss, realness_accuracy, class_accuracy,
     real_probability, fake_probability (device scalars).
     """
-    models.check_images(real_images)
+    models.check_images(real_images, shape=disc.input_shape, value_range=disc.input_range)
     if real_images.shape[0] < 1:
         raise ValueError("real_images must hold at least one image (batch size >= 1), got 0")
     models.check_labels(real_labels, n=real_images.shape[0], num_classes=disc.num_classes, name="real_labels")

@@ -309,7 +309,7 @@ print(f"range of the model input: [{ds.images.min():.1f}, {ds.images.max():.1f}]
 # * `acgan_lib.data` loads MNIST as `(N, 28, 28, 1)` float32 in [-1, 1] with int32 labels and
 #   reports which source it used; offline it uses 5,000 bundled real digits.
 #
-# Next: [3. Architecture](03_architecture.ipynb).
+# Next: [2. A 2-D toy ACGAN](02_a_2d_toy_acgan.ipynb).
 #
 # ## Exercises
 #

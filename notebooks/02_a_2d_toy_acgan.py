@@ -1,0 +1,592 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2. A 2-D toy ACGAN
+#
+# *Part 2 of the ACGAN series. Before the 28×28 digits, the whole ACGAN game on points in the
+# plane, where every sample, the discriminator's whole verdict and every gradient can be drawn.*
+#
+# **What you will learn**
+#
+# 1. the ACGAN objective as two named loss terms per network, and the reference values
+#    (floors, ln 2, ln C) that tell you how to read their curves;
+# 2. that the *same* library functions that train the MNIST networks
+#    (`training.discriminator_step`, `training.generator_step`, `training.per_loss_gradients`)
+#    train any generator / discriminator pair that follows the same call protocol;
+# 3. what training looks like: the fakes moving onto their clusters, the discriminator's
+#    "realness" landscape and class regions, as an animation;
+# 4. how the gradient of the summed loss splits into a realness part and a class part;
+# 5. what mode collapse looks like, and one recipe change that produces it.
+#
+# **Prerequisites**: [notebook 1](01_mnist_and_the_acgan_idea.ipynb) (the two players and the
+# auxiliary classifier); [cross-entropy](https://en.wikipedia.org/wiki/Cross-entropy) (binary and
+# categorical); JAX basics: [PRNG keys](https://docs.jax.dev/en/latest/random-numbers.html),
+# [`jit`](https://docs.jax.dev/en/latest/jit-compilation.html), and Flax NNX
+# [modules, `split` / `merge`](https://flax.readthedocs.io/en/latest/nnx_basics.html);
+# [Adam](https://optax.readthedocs.io/en/latest/api/optimizers.html#optax.adam).
+#
+# **Estimated time**: about 40 minutes with the exercises. The notebook runs in well under a
+# minute on a laptop CPU (no GPU needed).
+
+# %%
+import math
+import os
+
+# CI runs every notebook with ACGAN_SMOKE=1: same code, fewer steps.
+SMOKE = os.environ.get("ACGAN_SMOKE", "0") == "1"
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+from flax import nnx
+from IPython.display import HTML
+from matplotlib import animation
+
+from acgan_lib import exercises, models, toy, training
+
+SEED = 0
+TRAIN_STEPS = 600 if SMOKE else 1200      # iterations (one D step + one G step each)
+EXERCISE_STEPS = 300 if SMOKE else 400    # iterations of the exercises' re-runs
+FRAMES = 20                               # animation frames after the initial one
+N_SHOW = 60 * toy.NUM_CLASSES             # fakes drawn in every figure (60 per class)
+CMAP = plt.get_cmap("tab10")
+plt.rcParams.update({"figure.dpi": 80, "font.size": 11, "axes.titlesize": 12})
+
+# %% [markdown]
+# ## 1. The data: labelled clusters on a ring
+#
+# Class $c \in \{0, \dots, C-1\}$ is a Gaussian cluster around the point at angle $2\pi c / C$ on a
+# circle of radius $R$:
+#
+# $$x = \mu_c + \sigma\,\varepsilon, \qquad \mu_c = R\,(\cos\tfrac{2\pi c}{C},\ \sin\tfrac{2\pi c}{C}),
+# \qquad \varepsilon \sim \mathcal N(0, I_2).$$
+#
+# `toy.make_clusters(seed)` draws the same points for the same seed (numpy's PCG64 generator). A
+# "sample" is a point (2 numbers) instead of an image (784 numbers); a "class" is a cluster instead
+# of a digit.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+ds = toy.make_clusters(SEED)
+print("classes C =", ds.num_classes, "| radius R =", toy.RING_RADIUS, "| sigma =", toy.CLUSTER_STD)
+print("points", ds.points.shape, ds.points.dtype, "| labels", ds.labels.shape, ds.labels.dtype)
+print("points per class:", np.bincount(ds.labels).tolist())
+again = toy.make_clusters(SEED)
+print("same seed, same data:", np.array_equal(ds.points, again.points) and np.array_equal(ds.labels, again.labels))
+
+
+# %%
+def scatter_real(ax, alpha=0.35, s=8):
+    """The real points, coloured by class."""
+    ax.scatter(ds.points[:, 0], ds.points[:, 1], c=CMAP(ds.labels), s=s, alpha=alpha, linewidths=0)
+    ax.set(xlim=(-LIM, LIM), ylim=(-LIM, LIM), aspect="equal", xlabel="$x_1$", ylabel="$x_2$")
+
+
+LIM = 1.6
+fig, ax = plt.subplots(figsize=(5, 5))
+scatter_real(ax, alpha=0.6)
+for c, (cx, cy) in enumerate(ds.centres):
+    ax.annotate(f"class {c}", (cx, cy), xytext=(1.25 * cx, 1.25 * cy), ha="center", va="center",
+                color=CMAP(c), fontweight="bold")
+ax.set_title(f"Real data: {ds.num_classes} classes, {toy.POINTS_PER_CLASS} points each")
+plt.show()
+
+# %% [markdown]
+# ## 2. Two small networks with the MNIST call protocol
+#
+# The generator gets a latent vector $z \in [-1, 1]^{16}$ and a class $c$. As the MNIST
+# generator, it *multiplies* $z$ by a learned class embedding $e_c$ and maps the product to a point:
+#
+# $$G(z, c) = \mathrm{MLP}_G(z \odot e_c) \in \mathbb R^2 .$$
+#
+# The discriminator maps a point to two outputs from shared features $h(x)$, a realness logit
+# and $C$ class logits:
+#
+# $$D(x) = \big(\ell_{\text{real}}(x),\ \ell_{\text{class}}(x)\big) \in \mathbb R \times \mathbb R^{C},
+# \qquad P(\text{real} \mid x) = \sigma(\ell_{\text{real}}(x)).$$
+#
+# Both are two-hidden-layer MLPs (`acgan_lib/toy.py`). What matters is that they are called
+# exactly like the MNIST networks: `gen(z, labels, train=...)` with `gen.latent_dim` and
+# `gen.num_classes`; `disc(x, train=..., rngs=...)` returning `(realness_logits (N,),
+# class_logits (N, C))`. The discriminator also declares what one input is
+# (`disc.input_shape`, `disc.input_range`); the training step checks real inputs against that
+# instead of assuming 28×28 digits in [-1, 1].
+
+# %%
+# NBVAL_CHECK_OUTPUT
+gen = toy.ToyGenerator(rngs=nnx.Rngs(SEED))
+disc = toy.ToyDiscriminator(rngs=nnx.Rngs(SEED + 1))
+print(f"generator: latent_dim={gen.latent_dim}, num_classes={gen.num_classes}, "
+      f"{models.count_params(gen):,} parameters")
+print(f"discriminator: input_shape={disc.input_shape}, input_range={disc.input_range}, "
+      f"{models.count_params(disc):,} parameters")
+print(f"MNIST discriminator: input_shape={models.Discriminator.input_shape}, "
+      f"input_range={models.Discriminator.input_range}")
+z_show = models.sample_latent(jax.random.key(99), N_SHOW, gen.latent_dim)   # fixed for every figure
+labels_show = np.arange(N_SHOW) % toy.NUM_CLASSES
+shapes = jax.eval_shape(lambda: disc(gen(z_show, labels_show, train=False), train=False))
+print("fakes", (N_SHOW, 2), "| realness logits", shapes[0].shape, "| class logits", shapes[1].shape)
+
+# %% [markdown]
+# To *see* the discriminator we evaluate it on a grid of points covering the plane: the
+# probability $P(\text{real} \mid x)$ as a contour map, and $\arg\max_c \ell_{\text{class}}(x)_c$
+# (the class it would name) as coloured regions. Before training, both are arbitrary and the fakes
+# (crosses, coloured by the class they were asked for) sit in a small blob near the origin.
+
+# %%
+xs, ys, grid_points = toy.grid(LIM)
+
+
+def snapshot(step):
+    """Everything a frame needs: the fixed fakes and D's two maps on the grid."""
+    p_real, cls = toy.judge(disc, grid_points)
+    return {"step": step, "fakes": toy.generate(gen, z_show, labels_show),
+            "p_real": p_real.reshape(len(ys), len(xs)), "regions": cls.reshape(len(ys), len(xs))}
+
+
+def draw(axes, snap):
+    """Left: P(real) contours with real points and fakes; right: D's class regions with fakes."""
+    for ax in axes:
+        ax.clear()
+    ax1, ax2 = axes
+    cs = ax1.contourf(xs, ys, snap["p_real"], levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.8)
+    scatter_real(ax1, alpha=0.25, s=6)
+    f = snap["fakes"]
+    ax1.scatter(f[:, 0], f[:, 1], c=CMAP(labels_show), marker="x", s=14, linewidths=1)
+    ax1.set_title(f"D's P(real) (red 0 → blue 1), step {snap['step']}")
+    ax2.imshow(snap["regions"], origin="lower", extent=(-LIM, LIM, -LIM, LIM), alpha=0.35,
+               cmap=CMAP, vmin=0, vmax=10, interpolation="nearest")
+    ax2.scatter(f[:, 0], f[:, 1], c=CMAP(labels_show), marker="x", s=14, linewidths=1)
+    ax2.set(xlim=(-LIM, LIM), ylim=(-LIM, LIM), aspect="equal", xlabel="$x_1$", ylabel="$x_2$")
+    ax2.set_title(f"D's class regions (argmax), step {snap['step']}")
+    return cs
+
+
+snaps = [snapshot(0)]
+fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.8), layout="constrained")
+cs = draw(axes, snaps[0])
+fig.colorbar(cs, ax=axes[0], fraction=0.046, label="P(real | x)")
+plt.show()
+
+# %%
+# The claim above: the untrained generator's fakes sit near the origin, far from the ring.
+radius_of_fakes = np.linalg.norm(snaps[0]["fakes"], axis=1)
+print(f"untrained fakes: mean distance from the origin {radius_of_fakes.mean():.2f} (ring radius {toy.RING_RADIUS})")
+assert radius_of_fakes.mean() < 0.5 * toy.RING_RADIUS
+
+# %% [markdown]
+# ## 3. The objective: two named loss terms per network
+#
+# Write $\mathrm{BCE}(\ell, t) = -t \log \sigma(\ell) - (1 - t) \log(1 - \sigma(\ell))$ and
+# $\mathrm{CE}(\ell, y) = -\log \mathrm{softmax}(\ell)_y$. Each step takes a batch of $N$ real
+# points $(x_i, y_i)$ and $N$ fakes $\tilde x_j = G(z_j, c_j)$ with requested classes $c_j$.
+#
+# **Discriminator step** (batch $[x; \tilde x]$ of $2N$ points, realness targets $0.95$ for real,
+# $0$ for fake; `training.discriminator_step`):
+#
+# $$L_D = \underbrace{\tfrac{1}{2N}\Big[\textstyle\sum_i \mathrm{BCE}(\ell_{\text{real}}(x_i), 0.95)
+#  + \sum_j \mathrm{BCE}(\ell_{\text{real}}(\tilde x_j), 0)\Big]}_{\texttt{realness\_loss}}
+#  + \underbrace{\tfrac{1}{2N}\Big[\textstyle\sum_i \mathrm{CE}(\ell_{\text{class}}(x_i), y_i)
+#  + \sum_j \mathrm{CE}(\ell_{\text{class}}(\tilde x_j), c_j)\Big]}_{\texttt{class\_loss}} .$$
+#
+# **Generator step** ($2N$ fresh fakes, every realness target $0.95$ = "real", the discriminator
+# frozen; `training.generator_step`):
+#
+# $$L_G = \underbrace{\tfrac{1}{2N}\textstyle\sum_j \mathrm{BCE}(\ell_{\text{real}}(\tilde x_j), 0.95)}_{\texttt{realness\_loss}}
+#  + \underbrace{\tfrac{1}{2N}\textstyle\sum_j \mathrm{CE}(\ell_{\text{class}}(\tilde x_j), c_j)}_{\texttt{class\_loss}} .$$
+#
+# These are the ACGAN paper's $L_S$ (source) and $L_C$ (class) terms as cross-entropies: D
+# lowers both, G lowers the class term and the *non-saturating* realness term (target "real"
+# for its fakes instead of maximising D's error), with the soft target 0.95 of the reference.
+#
+# **Reference values for the loss curves**, each from the minimum of a cross-entropy:
+#
+# * $\mathrm{BCE}$ with target $t$ is smallest when $\sigma(\ell) = t$, where it equals the entropy
+#   $H(t) = -t \ln t - (1-t) \ln(1-t)$; $H(0.95) \approx 0.199$ (not 0).
+# * **G realness floor $= H(0.95)$**: every fake has target 0.95.
+# * **D realness floor $= H(0.95)/2$**: half of the batch (real, target 0.95) can reach
+#   $H(0.95)$, the other half (fake, target 0) can reach $H(0) = 0$; the mean is $H(0.95)/2$.
+# * **$\ln 2$** for both realness losses when D cannot tell real from fake at all: then
+#   $\sigma(\ell) = 1/2$ and $\mathrm{BCE} = -t\ln\frac12 - (1-t)\ln\frac12 = \ln 2$ for *any* target $t$.
+# * **$\ln C$** for the class loss of an untrained head whose softmax is about uniform: $-\ln(1/C)$.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def entropy(t):
+    """H(t) of a Bernoulli(t), in nats."""
+    return -(t * math.log(t) + (1 - t) * math.log(1 - t))
+
+
+G_REALNESS_FLOOR = entropy(training.SOFT_ONE)
+D_REALNESS_FLOOR = G_REALNESS_FLOOR / 2
+LN2, LNC = math.log(2), math.log(toy.NUM_CLASSES)
+print(f"G realness floor H(0.95)   = {G_REALNESS_FLOOR:.4f}")
+print(f"D realness floor H(0.95)/2 = {D_REALNESS_FLOOR:.4f}")
+print(f"ln 2 = {LN2:.4f}   ln C = ln {toy.NUM_CLASSES} = {LNC:.4f}")
+# the library's loss reaches the floor exactly where sigma(logit) = 0.95
+at_floor = training.realness_loss(jnp.array([math.log(0.95 / 0.05)]), jnp.array([0.95]))
+print("training.realness_loss at sigma(logit) = 0.95 equals H(0.95):", abs(float(at_floor) - G_REALNESS_FLOOR) < 1e-5)
+
+# %%
+p = np.linspace(1e-3, 1 - 1e-3, 400)
+fig, ax = plt.subplots(figsize=(6.5, 4))
+for t, style in ((training.SOFT_ONE, "-"), (0.0, "--")):
+    bce = -(t * np.log(p) + (1 - t) * np.log(1 - p))
+    ax.plot(p, bce, style, label=f"BCE, target t = {t:g}")
+ax.axhline(G_REALNESS_FLOOR, color="k", lw=0.8, ls=":", label="H(0.95) = 0.199 (floor for t = 0.95)")
+ax.axhline(LN2, color="grey", lw=0.8, ls="-.", label="ln 2 = 0.693 (any t, at p = 1/2)")
+ax.axvline(0.95, color="C0", lw=0.6)
+ax.set(xlabel="D's probability of real, σ(ℓ)", ylabel="loss (nats)", ylim=(0, 3),
+       title="Binary cross-entropy: the floor is H(t), not 0")
+ax.legend(fontsize=9)
+plt.show()
+
+# %% [markdown]
+# ## 4. Training with the MNIST library steps
+#
+# One iteration is exactly the MNIST recipe (notebooks 4–6), on points instead of digits:
+#
+# 1. `training.discriminator_step(gen, disc, d_opt, real_points, real_labels, key)`: fakes from
+#    fresh $z$ and sampled classes, batch $[x; \tilde x]$, $\theta_D \leftarrow \mathrm{Adam}(\nabla_{\theta_D} L_D)$;
+# 2. `training.generator_step(gen, disc, g_opt, 2N, key)`: $\theta_G \leftarrow \mathrm{Adam}(\nabla_{\theta_G} L_G)$
+#    with D frozen (its parameters bit-identical afterwards).
+#
+# `toy.train` is that loop (shown below); the only toy-specific choices are the batch size
+# ($N = 64$) and a larger Adam step ($5 \times 10^{-3}$ instead of $2 \times 10^{-4}$) so that
+# it converges in seconds. Every `TRAIN_STEPS // FRAMES` iterations we keep a snapshot for the
+# animation.
+
+# %%
+import inspect
+
+print(inspect.getsource(toy.train))
+
+# %%
+every = TRAIN_STEPS // FRAMES
+hist = toy.train(gen, disc, ds, TRAIN_STEPS, seed=SEED,
+                 callback=lambda i: snaps.append(snapshot(i)) if i else None, callback_every=every)
+print(f"{TRAIN_STEPS} iterations, {len(snaps)} snapshots; last D step: "
+      f"realness {hist['d_realness_loss'][-1]:.3f}, class {hist['d_class_loss'][-1]:.3f}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+# The generator step leaves every discriminator parameter bit-identical (D is frozen there).
+gen_copy = nnx.clone(gen)                  # a copy, so the trained generator stays as it is
+g_opt_check = toy.make_optimizer(gen_copy)
+before = [np.asarray(x) for x in jax.tree.leaves(nnx.state(disc, nnx.Param))]
+training.generator_step(gen_copy, disc, g_opt_check, 2 * toy.BATCH_SIZE, jax.random.key(1))
+after = [np.asarray(x) for x in jax.tree.leaves(nnx.state(disc, nnx.Param))]
+print("discriminator unchanged by generator_step:", all(np.array_equal(a, b) for a, b in zip(before, after)))
+print("snapshots:", len(snaps), "(the untrained state +", FRAMES, "during training)")
+
+# %% [markdown]
+# ## 5. Watching it train
+#
+# Each frame shows the same 360 latent vectors (60 per class) pushed through the generator at
+# that moment. Left: D's $P(\text{real} \mid x)$ with the real points; right: the class D would
+# name at each point of the plane. Press play.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(9, 4.3), dpi=60)
+anim = animation.FuncAnimation(fig, lambda k: draw(axes, snaps[k]), frames=len(snaps), interval=300)
+plt.rcParams["animation.frame_format"] = "jpeg"   # keeps the committed notebook small
+html = anim.to_jshtml(fps=4, default_mode="once")
+plt.close(fig)
+HTML(html)
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.8), layout="constrained")
+cs = draw(axes, snaps[-1])
+fig.colorbar(cs, ax=axes[0], fraction=0.046, label="P(real | x)")
+plt.show()
+first, last = snaps[0]["fakes"], snaps[-1]["fakes"]
+on_before = toy.on_cluster_fraction(first, labels_show, ds.centres)
+on_after = toy.on_cluster_fraction(last, labels_show, ds.centres)
+spread = toy.spread_ratio(last, labels_show, toy.NUM_CLASSES)
+print(f"fakes within 3 sigma of their requested cluster: {on_before:.0%} before, {on_after:.0%} after")
+print("spread of the fakes per class / real spread:", np.round(spread, 2))
+
+# %% [markdown]
+# What the final frame shows (checked below): far more fakes sit on the cluster they were asked
+# for than before training (over 40 %, from under 10 %), each class's fakes are spread out rather than piled on one point, and D's class regions
+# split the plane around the origin, one per class, with each cluster centre inside the region
+# of its own class. $P(\text{real})$ is no longer high only on the clusters: where the
+# fakes overlap the reals, D can no longer separate them, so the map is close to 1/2 there.
+
+# %%
+assert on_before < 0.1 and on_after > 0.4, (on_before, on_after)
+assert spread.min() > 0.4, spread                    # no class has collapsed onto a point
+centre_regions = toy.judge(disc, ds.centres)[1]
+assert np.array_equal(centre_regions, np.arange(toy.NUM_CLASSES)), centre_regions
+p_on_real = toy.judge(disc, ds.points)[0]
+assert 0.3 < np.median(p_on_real) < 0.7, np.median(p_on_real)
+print(f"D's median P(real) on the real points: {np.median(p_on_real):.2f}; "
+      f"each cluster centre is in its own class region: {np.array_equal(centre_regions, np.arange(toy.NUM_CLASSES))}")
+
+# %% [markdown]
+# ## 6. Reading the loss curves
+#
+# Predict before you look: where should each curve end, relative to the reference lines of §3?
+
+# %%
+def smooth(x, w=25):
+    """Moving average over w iterations (the raw curves are noisy)."""
+    return np.convolve(x, np.ones(w) / w, mode="valid")
+
+
+it = np.arange(TRAIN_STEPS)[24:] + 1
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.3))
+ax1.plot(it, smooth(hist["d_realness_loss"]), label="D realness loss")
+ax1.plot(it, smooth(hist["g_realness_loss"]), label="G realness loss")
+ax1.axhline(LN2, color="k", ls="-.", lw=0.9, label="ln 2 = 0.693: D cannot tell")
+ax1.axhline(G_REALNESS_FLOOR, color="C1", ls=":", lw=1.2, label="G floor H(0.95) = 0.199")
+ax1.axhline(D_REALNESS_FLOOR, color="C0", ls=":", lw=1.2, label="D floor H(0.95)/2 = 0.099")
+ax1.set(xlabel="iteration", ylabel="loss (nats)", ylim=(0, 1.2), title="Realness terms")
+ax1.legend(fontsize=9, loc="upper right")
+ax2.plot(it, smooth(hist["d_class_loss"]), label="D class loss")
+ax2.plot(it, smooth(hist["g_class_loss"]), label="G class loss")
+ax2.axhline(LNC, color="k", ls="-.", lw=0.9, label=f"ln {toy.NUM_CLASSES} = {LNC:.2f}: untrained head")
+ax2.set(xlabel="iteration", ylabel="loss (nats)", yscale="log", title="Class terms (log scale)")
+ax2.legend(fontsize=9)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# How to read them:
+#
+# * The **class losses** start near $\ln 6 \approx 1.79$ (an untrained head is about uniform
+#   over 6 classes) and fall far below it: the clusters are easy to name and the generator
+#   quickly draws points of the requested class.
+# * The **discriminator's realness loss** ends near $\ln 2$, far above its floor 0.099: D
+#   cannot separate the fakes from the reals any more. That is the goal of the game, not a
+#   sign that D failed.
+# * The **generator's realness loss** ends a little above $\ln 2$ and far above its floor 0.199:
+#   G would only reach the floor if D said "real" with probability 0.95 to every fake, and D is
+#   retrained against that at every step.
+#
+# The averages over the last quarter of training, with the checks for these sentences:
+
+# %%
+q = TRAIN_STEPS // 4
+last = {k: float(hist[k][-q:].mean()) for k in ("d_realness_loss", "g_realness_loss", "d_class_loss", "g_class_loss")}
+print({k: round(v, 3) for k, v in last.items()}, "| first D class loss:", round(float(hist["d_class_loss"][0]), 3))
+assert abs(hist["d_class_loss"][0] - LNC) < 0.5
+assert last["d_class_loss"] < 0.2 * LNC and last["g_class_loss"] < 0.2 * LNC
+assert abs(last["d_realness_loss"] - LN2) < 0.08 and last["d_realness_loss"] > 3 * D_REALNESS_FLOOR
+assert LN2 - 0.02 < last["g_realness_loss"] < 1.0 and last["g_realness_loss"] > 3 * G_REALNESS_FLOOR
+
+# %% [markdown]
+# ## 7. One step, two gradients
+#
+# Both steps follow the gradient of the *sum* of the two named terms. By linearity of
+# differentiation,
+#
+# $$\nabla_\theta L = \nabla_\theta\,\texttt{realness\_loss} + \nabla_\theta\,\texttt{class\_loss},$$
+#
+# so `training.per_loss_gradients` computes each term's gradient separately (the "explicit"
+# form the notebooks teach), and the fused trainer takes one backward pass through the sum. Here
+# for one generator step of the trained pair: the two parts per layer, and the largest
+# difference between their sum and the single-backward gradient. After training, the class term
+# is nearly satisfied (its loss is printed first), so most of the step comes from the realness
+# term (checked below the figure).
+
+# %%
+z = models.sample_latent(jax.random.key(5), 2 * toy.BATCH_SIZE, gen.latent_dim)
+labels = models.sample_labels(jax.random.key(6), 2 * toy.BATCH_SIZE, gen.num_classes)
+
+
+@nnx.jit
+def both_ways(gen, disc):
+    """Per-term gradients (explicit) and the single-backward total, for the same batch."""
+    def g_terms(g):
+        return training.generator_loss_terms(g, disc, z, labels, jax.random.key(7))
+
+    grads, terms, _ = training.per_loss_gradients(gen, g_terms)
+    fused, _, _ = training.per_loss_gradients(gen, g_terms, explicit=False)
+    return grads, terms, fused
+
+
+grads, terms, fused = both_ways(gen, disc)
+diff = max(float(jnp.abs(a + b - c).max()) for a, b, c in zip(
+    jax.tree.leaves(grads["realness_loss"]), jax.tree.leaves(grads["class_loss"]), jax.tree.leaves(fused["total"])))
+print({k: round(float(v), 4) for k, v in terms.items()})
+print(f"max |g_realness + g_class - g_total(one backward pass)| = {diff:.1e}")
+assert diff < 1e-5
+
+
+def layer_norms(g):
+    """Euclidean norm of a gradient per layer (kernel and bias together)."""
+    out = {}
+    for path, leaf in jax.tree_util.tree_leaves_with_path(g):
+        name = str(path[0].key)
+        out[name] = out.get(name, 0.0) + float(jnp.sum(leaf ** 2))
+    return {k: v ** 0.5 for k, v in out.items()}
+
+
+nr, nc = layer_norms(grads["realness_loss"]), layer_norms(grads["class_loss"])
+names = list(nr)
+pos = np.arange(len(names))
+fig, ax = plt.subplots(figsize=(7, 3.6))
+ax.bar(pos - 0.2, [nr[n] for n in names], 0.4, label="realness_loss")
+ax.bar(pos + 0.2, [nc[n] for n in names], 0.4, label="class_loss")
+ax.set_xticks(pos, names)
+ax.set(ylabel="gradient norm", title="Generator step: the two terms' gradients per layer")
+ax.legend()
+plt.show()
+assert sum(nr.values()) > 2 * sum(nc.values()), (nr, nc)
+
+# %% [markdown]
+# In the plane we can also see *where each term pushes each fake*: the negative gradient of
+# each term with respect to the fake point $\tilde x$ (the generator's parameters follow these
+# through the chain rule). By definition of the gradient, the class arrow points where D's
+# score for the *requested* class rises fastest, the realness arrow where $P(\text{real})$ rises
+# fastest.
+
+# %%
+x_fake = jnp.asarray(snaps[-1]["fakes"][::7])      # every 7th fake: all classes (labels cycle by 6)
+l_fake = jnp.asarray(labels_show[::7])
+t_fake = jnp.full((x_fake.shape[0],), training.SOFT_ONE)
+
+
+@nnx.jit
+def pushes(disc, x):
+    """-d(term)/dx for every fake point x (N, 2), for each of the generator's two terms."""
+    real = jax.grad(lambda x: training.realness_loss(disc(x, train=False)[0], t_fake))(x)
+    cls = jax.grad(lambda x: training.class_loss(disc(x, train=False)[1], l_fake))(x)
+    return -real, -cls
+
+
+push_real, push_class = pushes(disc, x_fake)
+fig, ax = plt.subplots(figsize=(5.5, 5.5))
+ax.contourf(xs, ys, snaps[-1]["p_real"], levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.5)
+scatter_real(ax, alpha=0.2, s=5)
+for push, color, name in ((push_real, "k", "−∇ realness_loss"), (push_class, "m", "−∇ class_loss")):
+    u = push / (jnp.linalg.norm(push, axis=1, keepdims=True) + 1e-12) * 0.15   # directions only
+    ax.quiver(x_fake[:, 0], x_fake[:, 1], u[:, 0], u[:, 1], color=color, angles="xy",
+              scale_units="xy", scale=1, width=0.004, label=name)
+ax.set_title("Where each term pushes the fakes (unit arrows)")
+ax.legend(loc="lower right", fontsize=9)
+plt.show()
+
+# %% [markdown]
+# ## 8. Exercises
+#
+# **Exercise 1 (mode collapse).** The two players must learn at comparable speeds. Give the
+# generator an Adam step 20× the discriminator's (`lr_g=0.1`, `lr_d=5e-3`), train a fresh pair
+# for `EXERCISE_STEPS` iterations with `toy.train`, and draw the fakes. *Predict first*: what do
+# the fakes of one class look like when the generator can jump straight to wherever the current
+# discriminator says "most real"? Measure the spread of each class's fakes relative to the real
+# clusters with `toy.spread_ratio` (about 1 = right spread, near 0 = collapsed onto a point).
+#
+# **Exercise 2 (reference lines).** Write three functions: `d_realness_floor(soft_one)`, the
+# smallest possible discriminator realness loss on a half-real / half-fake batch;
+# `g_realness_floor(soft_one)`, the smallest generator realness loss; and
+# `untrained_class_loss(C)`, the class loss of a head with a uniform softmax over C classes.
+# Check them with `exercises.check_reference_lines`.
+#
+# **Exercise 3 (what the class term buys).** Retrain a fresh pair with
+# `weights=training.LossWeights(classification=0.0)` (both steps drop their class term: a plain
+# GAN whose generator still gets a label). Does the label still decide which cluster a fake
+# lands on? Measure `toy.on_cluster_fraction` and compare with $1/C$.
+
+# %%
+# Exercise 2: fill in, then run the check.
+def d_realness_floor(soft_one):
+    return ...
+
+
+def g_realness_floor(soft_one):
+    return ...
+
+
+def untrained_class_loss(num_classes):
+    return ...
+
+
+exercises.check_reference_lines(d_realness_floor, g_realness_floor, untrained_class_loss)
+
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Solution 1: G outruns D. Against a discriminator that barely moves between two of its steps,
+# the best answer for every z of a class is the single point D currently rates "most real" - so
+# whole classes collapse onto (almost) one point (spread ratio below 0.25 here).
+def fresh_pair(seed=SEED):
+    return toy.ToyGenerator(rngs=nnx.Rngs(seed)), toy.ToyDiscriminator(rngs=nnx.Rngs(seed + 1))
+
+
+gen_c, disc_c = fresh_pair()
+toy.train(gen_c, disc_c, ds, EXERCISE_STEPS, seed=SEED, lr_g=0.1, lr_d=toy.LEARNING_RATE)
+fakes_c = toy.generate(gen_c, z_show, labels_show)
+spread_c = toy.spread_ratio(fakes_c, labels_show, toy.NUM_CLASSES)
+print("spread per class / real spread:", np.round(spread_c, 2))
+fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
+for ax, f, title in ((axes[0], snaps[-1]["fakes"], "recipe: lr_g = lr_d"),
+                     (axes[1], fakes_c, f"lr_g = 20 × lr_d: {int((spread_c < 0.25).sum())} classes collapsed")):
+    scatter_real(ax, alpha=0.25, s=6)
+    ax.scatter(f[:, 0], f[:, 1], c=CMAP(labels_show), marker="x", s=14, linewidths=1)
+    ax.set(xlim=(-2.5, 2.5), ylim=(-2.5, 2.5), title=title)
+plt.show()
+assert spread_c.min() < 0.25 and spread.min() > 0.4, (spread_c, spread)   # collapsed vs the recipe
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Solution 2: BCE with target t is smallest (= H(t)) where sigma(logit) = t; a fake can reach 0.
+def d_realness_floor(soft_one):
+    return entropy(soft_one) / 2
+
+
+def g_realness_floor(soft_one):
+    return entropy(soft_one)
+
+
+def untrained_class_loss(num_classes):
+    return math.log(num_classes)
+
+
+exercises.check_reference_lines(d_realness_floor, g_realness_floor, untrained_class_loss)
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Solution 3: without the class term nothing ties a label to a cluster: the generator still
+# covers the ring, but the requested class lands on its own cluster only about 1/C of the time.
+gen_n, disc_n = fresh_pair()
+toy.train(gen_n, disc_n, ds, EXERCISE_STEPS, seed=SEED, weights=training.LossWeights(classification=0.0))
+fakes_n = toy.generate(gen_n, z_show, labels_show)
+on_n = toy.on_cluster_fraction(fakes_n, labels_show, ds.centres)
+print(f"on their own cluster: {on_n:.0%} without the class term (1/C = {1 / toy.NUM_CLASSES:.0%}), "
+      f"{on_after:.0%} with it")
+fig, ax = plt.subplots(figsize=(5, 5))
+scatter_real(ax, alpha=0.25, s=6)
+ax.scatter(fakes_n[:, 0], fakes_n[:, 1], c=CMAP(labels_show), marker="x", s=14, linewidths=1)
+ax.set(xlim=(-2.5, 2.5), ylim=(-2.5, 2.5), title="No class term: colours (requested classes) mixed")
+plt.show()
+assert on_n < 0.4 < on_after, (on_n, on_after)
+
+# %% [markdown]
+# ## Summary
+#
+# * An ACGAN is two networks and two named loss terms each: realness (binary cross-entropy,
+#   soft target 0.95 for real) and class (categorical cross-entropy); D lowers both on real and
+#   fake points, G lowers both on its fakes with D frozen and the target "real".
+# * The library's `discriminator_step`, `generator_step` and `per_loss_gradients` trained these
+#   2-D networks unchanged: the discriminator declares its input shape and range, the steps check
+#   real inputs against that.
+# * Read the curves against reference lines: realness floors $H(0.95)/2 \approx 0.099$ (D) and
+#   $H(0.95) \approx 0.199$ (G), $\ln 2$ when D cannot tell, $\ln C$ for an untrained class head.
+#   A D realness loss near $\ln 2$ means the fakes overlap the reals.
+# * The gradient of the sum is the sum of the two terms' gradients; in the plane, the class term
+#   pushes each fake toward its class region, the realness term toward higher $P(\text{real})$.
+# * When the generator learns much faster than the discriminator, classes collapse onto single
+#   points (mode collapse); without the class term the label no longer picks the cluster.
+#
+# Next: [3. Architecture](03_architecture.ipynb), the real networks for 28×28 digits.
