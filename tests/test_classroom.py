@@ -110,6 +110,28 @@ def test_make_student_writes_every_notebook(tmp_path):
         assert student.metadata == nb.metadata
 
 
-def test_setup_cell_default_url_is_the_one_the_readme_documents():
-    url = next(w.strip('"') for w in insert_setup_cell.setup_source().split() if w.startswith('"git+'))
-    assert url in (ROOT / "README.md").read_text()
+def _run_setup_cell_without_acgan_lib(monkeypatch, tmp_path, source_env):
+    """Execute the setup cell as if acgan_lib were not installed; returns the pip command it ran."""
+    import importlib.util
+    import subprocess
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "acgan_lib" else real_find_spec(name, *a))
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    monkeypatch.chdir(tmp_path)                      # outside any checkout
+    if source_env is None:
+        monkeypatch.delenv("ACGAN_LIB_SOURCE", raising=False)
+    else:
+        monkeypatch.setenv("ACGAN_LIB_SOURCE", source_env)
+    exec(compile(insert_setup_cell.setup_source(), "setup_cell", "exec"), {})
+    return calls
+
+
+def test_setup_cell_outside_a_checkout_needs_the_source_variable(monkeypatch, tmp_path):
+    with pytest.raises(SystemExit, match="set ACGAN_LIB_SOURCE to the project's folder or pip URL"):
+        _run_setup_cell_without_acgan_lib(monkeypatch, tmp_path, None)
+    calls = _run_setup_cell_without_acgan_lib(monkeypatch, tmp_path, "git+https://example.invalid/acgan.git")
+    assert len(calls) == 1 and "git+https://example.invalid/acgan.git" in calls[0]
+    assert "ACGAN_LIB_SOURCE" in (ROOT / "README.md").read_text()
