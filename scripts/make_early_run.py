@@ -94,7 +94,12 @@ def main() -> None:
     ap.add_argument("--out", default="acgan_lib/assets/early_run")
     ap.add_argument("--work", default="/tmp/early_run_work")
     ap.add_argument("--max-steps", type=int, default=600)
+    ap.add_argument("--gif-only", action="store_true", help="only remake progress.gif from frames.npz")
     args = ap.parse_args()
+    if args.gif_only:
+        with np.load(Path(args.out) / "frames.npz") as f:
+            make_gif({k: f[k] for k in ("step", "eval", "train")}, Path(args.out) / "progress.gif")
+        return
     out, work = Path(args.out), Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -105,11 +110,20 @@ def main() -> None:
     labels = jnp.tile(jnp.arange(10, dtype=jnp.int32), FRAME_ROWS)
     frames = {"step": [], "eval": [], "train": []}
 
+    def save_outputs():
+        """Written as the run goes, so a run stopped early still leaves usable assets."""
+        shutil.copy(work / "losses.csv", out / "losses.csv")
+        np.savez_compressed(out / "frames.npz", step=np.array(frames["step"]), z=np.asarray(z),
+                            labels=np.asarray(labels), eval=np.stack(frames["eval"]),
+                            train=np.stack(frames["train"]))
+
     def keep_frame():
         e, t = both_modes(run, z, labels)
         frames["step"].append(run.step)
         frames["eval"].append(e)
         frames["train"].append(t)
+        if run.step % 100 == 0 and run.step:
+            save_outputs()
 
     def on_log(rows):
         if run.step % FRAME_EVERY == 0:
@@ -134,9 +148,7 @@ def main() -> None:
     t0 = time.perf_counter()
     run.train(max_steps=args.max_steps, progress=False, on_log=on_log)
     wall = time.perf_counter() - t0
-    shutil.copy(work / "losses.csv", out / "losses.csv")
-    np.savez_compressed(out / "frames.npz", step=np.array(frames["step"]), z=np.asarray(z),
-                        labels=np.asarray(labels), eval=np.stack(frames["eval"]), train=np.stack(frames["train"]))
+    save_outputs()
     make_gif({k: np.array(v) for k, v in frames.items()}, out / "progress.gif")
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     print(f"wall {wall:.0f} s for {run.step} iterations; commit {commit}; {platform.processor() or platform.machine()}; "
