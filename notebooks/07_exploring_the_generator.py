@@ -35,6 +35,21 @@
 # **Time:** about 20 minutes to read and run (the notebook itself runs in well under a minute on a
 # 2-core CPU).
 
+# %%
+import json
+import os
+
+SMOKE = os.environ.get("ACGAN_SMOKE", "0") == "1"
+PER_CLASS = 20 if SMOKE else 100          # samples per class for the evaluation
+
+import ipywidgets as widgets
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+
+from acgan_lib import checkpoint, evaluation, exercises, models, plotting, pretrained, trainer
+
 # %% [markdown]
 # ## 1. Loading the pretrained generator
 
@@ -133,8 +148,10 @@ mean_change, max_change = coordinate_influence(gen, CLASS, base_z)
 ranked = np.argsort(-mean_change)                  # most influential first
 emb = np.asarray(gen.embedding.embedding[...])[CLASS]
 print("most influential coordinates for class", CLASS, ":", ranked[:6].tolist())
-print("their |e_c,i|:", np.abs(emb[ranked[:6]]).round(2).tolist(), " median |e_c,i| over all 100:",
+print("their |e_c,i|:", [round(float(v), 2) for v in np.abs(emb[ranked[:6]])], " median |e_c,i| over all 100:",
       round(float(np.median(np.abs(emb))), 3))
+strong = int((mean_change > 0.02).sum())
+print(f"coordinates whose move changes the mean pixel by more than 0.02: {strong} of {len(ranked)}")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
@@ -154,7 +171,8 @@ corr = float(np.corrcoef(np.abs(emb), mean_change)[0, 1])
 print(f"correlation between |e_c,i| and the measured effect: {corr:.2f}")
 
 # %% [markdown]
-# The bars fall off a cliff: a few coordinates change the digit a lot, most almost not at all,
+# The bars fall off a cliff: a few coordinates change the digit a lot, most almost not at all
+# (fewer than 20 of 100 move the mean pixel by more than 0.02, printed above and checked below),
 # and the class embedding predicts which (the correlation printed above is checked below to be
 # above 0.7). Sweeping the most influential coordinate shows *what* it controls; the median one
 # for comparison:
@@ -174,6 +192,7 @@ plt.show()
 
 # %%
 assert corr > 0.7, corr
+assert strong < 20, strong
 assert max_change[top] > 0.3, max_change[top]                 # the top slider visibly changes the digit
 assert max_change[ranked[-1]] < 0.05, max_change[ranked[-1]]   # the lowest-ranked one hardly does
 assert max(max_change[0], max_change[1]) < 0.1                  # z[0], z[1]: why the old sliders looked broken
@@ -284,6 +303,33 @@ print(f"Fréchet distance {res['frechet_distance']:.1f} vs real-vs-real floor {r
       f"(ratio {res['frechet_ratio']:.1f})")
 
 # %% [markdown]
+# Which digit does the judge see when the generator is asked for each class? The
+# **requested-vs-judged confusion matrix** counts, for every requested class (row), how the
+# judge classified the drawings (column); a perfect generator puts everything on the diagonal.
+
+# %%
+requested = np.repeat(np.arange(10), PER_CLASS)
+drawn = trainer.generate(gen, requested, key=jax.random.key(7))
+judged = evaluation.judge_outputs(judge, drawn)[0].argmax(-1)
+confusion = np.zeros((10, 10), int)
+np.add.at(confusion, (requested, judged), 1)
+fig, ax = plt.subplots(figsize=(5.5, 4.8))
+im = ax.imshow(confusion / PER_CLASS, cmap="Blues", vmin=0, vmax=1)
+for r, c in zip(*np.nonzero(confusion)):
+    ax.text(c, r, confusion[r, c], ha="center", va="center", fontsize=8,
+            color="white" if confusion[r, c] > PER_CLASS / 2 else "black")
+ax.set_xticks(range(10))
+ax.set_yticks(range(10))
+ax.set_xlabel("class the judge sees")
+ax.set_ylabel("class requested")
+ax.set_title(f"requested vs judged ({PER_CLASS} per class)")
+fig.colorbar(im, ax=ax, label="fraction of the row")
+plt.show()
+off = confusion.sum() - np.trace(confusion)
+print(f"{off} of {confusion.sum()} drawings judged as another class")
+assert np.trace(confusion) >= 0.95 * confusion.sum()
+
+# %% [markdown]
 # The project set itself four targets for the shipped generator. Here they are against the
 # numbers just measured:
 
@@ -302,46 +348,46 @@ for name, ok, value in targets:
 # The shipped generator is the reference recipe trained for 12,500 iterations on the bundled
 # digits (`PROVENANCE.md`). The Fréchet ratio depends a little on which digits are drawn: over
 # sampling seeds 0–4 it was 1.60–1.93 (mean 1.77), so read its second decimal loosely. How the
-# numbers grew during training is in notebook 6, sections 5 and 7, and `benchmarks/quality.py`.
+# numbers grew during training is in notebook 6, sections 8 and 10, and `benchmarks/quality.py`.
 #
 # ## Summary
 #
 # * The pretrained generator draws any requested digit; within a row of shared `z` the style
 #   stays and the digit changes — `z` and the class are (partly) disentangled.
 # * Interpolating `z` changes style smoothly; interpolating the class embedding morphs digits.
-# * An independent judge turns "looks fine" into numbers: class accuracy, Fréchet distance with a
-#   real-vs-real floor, and diversity — the last one catches the collapse that losses hide.
+# * The generator sees `z` only through `z ⊙ e_c`, so each class uses the few coordinates where
+#   its embedding is large; measuring the effect of each coordinate finds them, and the sliders
+#   sit on those.
+# * An independent judge turns "looks fine" into numbers: class accuracy and the
+#   requested-vs-judged confusion matrix, Fréchet distance with a real-vs-real floor, and
+#   diversity — the last one catches the collapse that losses hide.
 #
 # ## Exercises
 #
-# 1. Find the class the judge most often confuses the generator's 4s with.
-# 2. Which of the first eight `z` coordinates changes the digit most? Measure the mean pixel
-#    change when moving each one from -1 to 1 for class 0.
-# 3. Evaluate the *untrained* generator with `evaluation.evaluate_generator` and compare all
+# 1. From the model alone: for class 0, which coordinate of `z` does the generator multiply by
+#    the largest |weight|? Check it with `exercises.check_largest_embedding_coordinate(i, digit=0)`,
+#    then measure with `coordinate_influence` whether it is also the most influential one.
+# 2. Evaluate the *untrained* generator with `evaluation.evaluate_generator` and compare all
 #    three numbers with the pretrained one.
+# 3. Draw the requested-vs-judged confusion matrix for the generator of iteration 200 of
+#    notebook 6's early run (`checkpoint.load_generator(pretrained.EARLY_RUN_DIR / "generator_0200")`),
+#    once in inference mode (`trainer.generate`) and once in training mode
+#    (`nnx.clone(g)(z, labels, train=True)`, batch statistics). What does notebook 6, section 6,
+#    lead you to expect?
+
+# %%
+exercises.check_largest_embedding_coordinate(0, digit=0);     # replace 0 with your answer
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
 # Solution 1
-fours = trainer.generate(gen, np.full(200, 4), key=jax.random.key(11))
-logits, _ = evaluation.judge_outputs(judge, fours)
-pred = logits.argmax(-1)
-wrong = pred[pred != 4]
-print("4s judged correctly:", float(np.mean(pred == 4)), " most common confusion:",
-      int(np.bincount(wrong, minlength=10).argmax()) if len(wrong) else None)
+e0 = np.abs(np.asarray(gen.embedding.embedding[...])[0])
+exercises.check_largest_embedding_coordinate(int(e0.argmax()), digit=0);
+mean0, _ = coordinate_influence(gen, 0, base_z)
+print("largest |e_0,i|:", int(e0.argmax()), " most influential (measured):", int(mean0.argmax()),
+      " rank of the first among the measured:", int(np.flatnonzero(np.argsort(-mean0) == e0.argmax())[0]) + 1)
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
 # Solution 2
-z0 = np.asarray(models.sample_latent(jax.random.key(12), 1))[0]
-effects = []
-for i in range(8):
-    lo, hi = z0.copy(), z0.copy()
-    lo[i], hi[i] = -1, 1
-    a, b = trainer.generate(gen, [0, 0], z=jnp.asarray(np.stack([lo, hi])))
-    effects.append(float(np.abs(a - b).mean()))
-print({f"z[{i}]": round(e, 4) for i, e in enumerate(effects)}, "-> largest:", int(np.argmax(effects)))
-
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Solution 3
 from flax import nnx
 
 raw = models.Generator(rngs=nnx.Rngs(0))
@@ -349,3 +395,15 @@ raw.eval()
 r0 = evaluation.evaluate_generator(raw, judge, per_class=20, seed=0, with_diversity=True)
 print(f"untrained: accuracy {r0['class_accuracy']:.2f}, Fréchet ratio {r0['frechet_ratio']:.1f}, "
       f"min diversity {min(r0['diversity_ratio_per_class'].values()):.2f}")
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Solution 3: inference mode (running statistics) draws blobs the judge files under one or two
+# classes; training mode (batch statistics) already draws many of the requested digits.
+g200 = checkpoint.load_generator(pretrained.EARLY_RUN_DIR / "generator_0200")
+z200 = models.sample_latent(jax.random.key(7), len(requested))
+for mode, imgs in (("inference", trainer.generate(g200, requested, z=z200)),
+                   ("training", nnx.clone(g200)(z200, jnp.asarray(requested), train=True))):
+    j = evaluation.judge_outputs(judge, np.asarray(imgs))[0].argmax(-1)
+    c = np.zeros((10, 10), int)
+    np.add.at(c, (requested, j), 1)
+    print(f"{mode:>9} mode: judged as requested per class", (np.diag(c) / PER_CLASS).round(2).tolist())
