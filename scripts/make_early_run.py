@@ -69,7 +69,7 @@ def make_gif(frames: dict, path: Path) -> None:
     from acgan_lib import plotting
 
     steps = frames["step"]
-    fig, axes = plt.subplots(1, 2, figsize=(8, 2.6), dpi=60)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 2.6), dpi=90)
     ims = []
     for ax, key, title in zip(axes, ("eval", "train"), ("D step's fakes: running statistics",
                                                         "G step's fakes: batch statistics")):
