@@ -98,7 +98,7 @@ def plot_losses(log: Mapping[str, np.ndarray], *, window: int = 10, axes=None):
 
 def binary_entropy(p: float) -> float:
     """H(p) = -p ln p - (1 - p) ln(1 - p): the smallest binary cross-entropy against target p (nats)."""
-    return float(-sum(q * np.log(q) for q in (p, 1.0 - p) if q > 0))
+    return float(-sum(q * np.log(q) for q in (p, 1.0 - p) if q > 0)) + 0.0   # + 0.0: no "-0.0" for p = 1
 
 
 def loss_reference_levels(soft_one: float = 0.95, num_classes: int = 10) -> dict[str, float]:
@@ -123,4 +123,4 @@ def add_loss_references(axes, soft_one: float = 0.95, num_classes: int = 10) -> 
         ax.axhline(lv["untrained_class"], color="tab:red", lw=1, ls="-.",
                    label=f"ln {num_classes} = {lv['untrained_class']:.2f} (class head guessing)")
         ax.set_ylabel("loss (nats)")
-        ax.legend(fontsize=8, loc="upper right")
+        ax.legend(fontsize=8, loc="best")
