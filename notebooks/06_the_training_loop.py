@@ -181,13 +181,14 @@ assert abs(live["g_class_loss"][0] - levels["untrained_class"]) < 0.1, live["g_c
 assert live["d_realness_loss"].min() >= levels["d_realness_floor"] - 1e-4
 assert live["g_realness_loss"].min() >= levels["g_realness_floor"] - 1e-4
 print(f"first logged class losses: D {live['d_class_loss'][0]:.2f}, G {live['g_class_loss'][0]:.2f}; "
-      f"D realness loss after {run.step} iterations: {live['d_realness_loss'][-1]:.3f}")
+      f"lowest realness losses: D {live['d_realness_loss'].min():.3f}, G {live['g_realness_loss'].min():.3f}")
 
 # %% [markdown]
 # Both class losses start at ln 10 (checked above). Within a few dozen iterations the
-# discriminator's realness loss heads for its floor of 0.099 while the generator's stays above
-# its own floor of 0.199. The sample grids, drawn as the trainer draws them (inference mode), are
-# still flat grey:
+# discriminator's realness loss falls toward its floor of 0.099, and the generator's comes
+# close to its own floor of 0.199 (lowest values printed above): the generator step's fakes are
+# judged real. The sample grids, drawn as the trainer draws them (inference mode), are still
+# flat grey:
 
 # %%
 steps = sorted(snapshots)
@@ -305,14 +306,15 @@ ax.plot(long_log["step"][first], sm(long_log, "d_real_probability")[first], labe
 ax.plot(long_log["step"][first], sm(long_log, "d_fake_probability")[first], label="D step's fakes: mean P(real)")
 ax.plot(long_log["step"][first], sm(long_log, "g_fool_rate")[first], label="G step's fakes: fraction P > 0.5")
 ax.set_title("shipped run, first 1,000 iterations")
+ax.legend(fontsize=9, loc="center left")
 ax = axes[1]
 ax.plot(early["step"], sm(early, "d_real_probability"), label="real digits: mean P(real)")
 ax.plot(early["step"], sm(early, "d_fake_probability"), label="D step's fakes: mean P(real)")
 ax.plot(early["step"], sm(early, "g_real_probability"), label="G step's fakes: mean P(real)", color="tab:red")
 ax.set_title(f"early re-run, {int(early['step'][-1])} iterations")
+ax.legend(fontsize=9, loc="center right")
 for ax in axes:
     ax.set_xlabel("iteration")
-    ax.legend(fontsize=9, loc="center right")
 axes[0].set_ylabel(f"probability or fraction (moving average of {W})")
 plt.tight_layout()
 plt.show()
@@ -333,8 +335,8 @@ assert 500 < meet <= 600, meet
 
 # %% [markdown]
 # From about iteration 100 on, the discriminator gives its own step's fakes almost no chance of
-# being real, while it calls the generator step's fakes real — with a mean probability close
-# to 1 in the re-run — **the same generator, the same discriminator, one iteration apart**. And
+# being real, while it calls the generator step's fakes real — with a mean probability of about
+# 0.9 in the re-run — **the same generator, the same discriminator, one iteration apart**. And
 # the generator's realness loss sits close to its floor of 0.199 (section 2). The two kinds of
 # fakes are not the same images. The discriminator step draws its fakes in **inference mode**,
 # as the reference's `generator.predict` does: batch normalisation uses its *running* averages of
@@ -374,42 +376,61 @@ print(f"discriminator of iteration 200: P(real) {p_eval:.3f} for the running-sta
 assert p_eval < 0.1 and p_train > 0.5, (p_eval, p_train)
 
 # %% [markdown]
-# The batch-statistics digits already show strokes of the requested classes; the
-# running-statistics ones are washed-out blobs. Why are the running averages so far off? Each
-# batch-norm layer keeps `mean ← 0.99·mean + 0.01·batch mean` (and the same for the variance), an
-# average over roughly the last 100 batches. Early in training the generator changes fast, so the
-# average describes the generator of many iterations ago. Compare the first batch-norm layer's
-# running variance with the variance of the batch it would normalise, and how far apart the two
-# modes' pictures are:
+# The batch-statistics images already have bright strokes (not yet good digits); the
+# running-statistics ones are flat grey. Why are the running averages so far off? Each
+# batch-norm layer starts with a running variance of 1 and moves it 1 % of the way towards each
+# training batch's variance: `var ← 0.99·var + 0.01·batch var` (the same for the mean). Inference
+# mode divides the activations by $\sqrt{\text{running var} + \epsilon}$, training mode by
+# $\sqrt{\text{batch var} + \epsilon}$, with $\epsilon = 10^{-3}$. Here is the first batch-norm
+# layer (medians over its 192 channels):
 
 # %%
-def bn1_variance_ratio(gen, z, labels):
-    """Median over bn1's channels of (variance of this batch) / (running variance)."""
+def bn1_statistics(gen, z, labels):
+    """Medians over bn1's channels: (variance of this batch, running variance,
+    how many times more inference mode divides by than training mode)."""
     h = nnx.relu(gen.dense(z * gen.embedding(labels))).reshape(-1, 3, 3, 384)
     a = nnx.relu(gen.deconv1(h))
-    return float(np.median(a.var(axis=(0, 1, 2)) / gen.bn1.var[...]))
+    batch, running, eps = a.var(axis=(0, 1, 2)), gen.bn1.var[...], gen.bn1.epsilon
+    return (float(jnp.median(batch)), float(jnp.median(running)),
+            float(jnp.median(jnp.sqrt((running + eps) / (batch + eps)))))
 
 
-gaps = {}
+stats, gaps = {}, {}
+print("iteration  batch var  running var  0.99^t    divides by  |pixel difference| between modes")
 for step, g in gens.items():
+    stats[step] = bn1_statistics(g, z, labels)
     gaps[step] = float(jnp.abs(jnp.subtract(*both_modes(g, z, labels))).mean()) / 2   # 0-1 brightness scale
-    print(f"iteration {step:>6,}: batch / running variance (bn1, median) {bn1_variance_ratio(g, z, labels):7.2f}; "
-          f"mean |pixel difference| between the modes {gaps[step]:.3f}")
+    print(f"{step:>9,}  {stats[step][0]:9.1e}  {stats[step][1]:11.1e}  {0.99 ** step:7.1e}  "
+          f"{stats[step][2]:6.1f}x     {gaps[step]:.3f}")
+eps = gens[200].bn1.epsilon
+t = np.arange(2000)
+t_pred = int(t[np.argmax(np.sqrt((0.99 ** t + eps) / (stats[200][0] + eps)) < 2)])
+print(f"with the batch variance of iteration 200, inference mode divides by less than 2x only from "
+      f"iteration {t_pred}")
+assert abs(stats[200][1] / 0.99 ** 200 - 1) < 0.1          # running variance = its initial 1, decayed
+assert stats[200][2] > 5 and stats[12_500][2] < 1.5, stats
 assert gaps[12_500] < 0.5 * gaps[200], gaps
+assert 450 < t_pred < 700, t_pred
 
 # %% [markdown]
-# So the discriminator step trains on one set of images — the washed-out inference-mode fakes —
+# The activations' real variance is tiny (about $4 \cdot 10^{-5}$), so the running variance is
+# still essentially its starting value 1 shrunk by $0.99^t$: 0.13 at iteration 200, thousands of
+# times too large. Inference mode therefore divides the activations by about ten times more than
+# training mode does, and the pictures come out flat. The gap closes only as $0.99^t$ sinks
+# towards $\epsilon$: the factor falls below 2 only after about 575 iterations (printed above). In
+# the trained generator both modes agree (last row).
+#
+# So the discriminator step trains on one set of images — the flat inference-mode fakes —
 # and learns to reject them completely. This is *not* the discriminator winning the game: the
 # generator step shows it other images, which it has never been trained against and calls real.
 # With its fakes judged real, the generator's realness loss is near its floor and gives it
 # almost no gradient (section 7); meanwhile the class loss teaches it to draw the requested
-# digits. As the generator settles, the running averages catch up with the batch statistics,
+# digits. As the running variance decays towards the batch variance,
 # the two kinds of fakes become the same images, and the discriminator's verdict finally reaches
 # the images the generator trains on: in the shipped run the G step's fakes drop below 50 %
-# "real" at the iteration printed above (about 540), and from then on both realness losses head
-# for ln 2, the real game (section 8). In the trained generator the two modes draw nearly the
-# same pictures (the last line of the table). The animation shows the first iterations of the
-# re-run, the same `z` and labels in both panels, every 20 iterations:
+# "real" at iteration 540 (printed earlier), close to the prediction above, and from then on both
+# realness losses head for ln 2, the real game (section 8). The animation shows the first 200
+# iterations of the re-run, the same `z` and labels in both panels, every 20 iterations:
 
 # %%
 display(Image(filename=str(EARLY / "progress.gif")))
@@ -502,8 +523,8 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# After about 1,500 iterations the discriminator's realness loss stays at ln 2 (printed above)
-# and the losses barely move, while the sample quality keeps improving for thousands of
+# From a few thousand iterations on the discriminator's realness loss sits at ln 2 (its mean
+# after iteration 5,000 is printed above) and the losses barely move, while the sample quality keeps improving for thousands of
 # iterations: GAN losses measure a *game*, not image quality. That is why notebook 7 scores the
 # samples with a separate classifier.
 #
@@ -588,9 +609,8 @@ for start in range(steps_b[0] // 2500 * 2500, steps_b[-1], 2500):
     part = [e for e in both if start < e["step"] <= start + 2500]
     print(f"  iterations {start + 1:>6,}-{start + 2500:>6,}: {np.mean([e['frechet_ratio'] for e in part]):.2f} "
           f"vs {np.mean([e['ema']['frechet_ratio'] for e in part]):.2f}")
-final = next(line for line in prov_text.splitlines() if line.startswith("Over sampling seeds"))
-i = prov_text.index(final)
-print(prov_text[i:prov_text.index("\n\n", i)])
+i = prov_text.index("Over sampling seeds")
+print(prov_text[i:].split("\n\n")[0])
 print([line for line in prov_text.splitlines() if line.startswith("- weights")][0])
 
 # %% [markdown]
