@@ -32,8 +32,8 @@
 # [`jax.jit`](https://docs.jax.dev/en/latest/jit-compilation.html); the Fréchet distance idea is
 # explained in section 7. No training happens here.
 #
-# **Time:** about 20 minutes to read and run (the notebook itself runs in well under a minute on a
-# 2-core CPU).
+# **Time:** about 20 minutes to read and run. It trains nothing; executing it took 2 minutes on a
+# 2-core CPU shared with other heavy jobs, less on an idle one.
 
 # %%
 import json
