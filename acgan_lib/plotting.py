@@ -94,3 +94,33 @@ def plot_losses(log: Mapping[str, np.ndarray], *, window: int = 10, axes=None):
         ax.set_xlabel("iteration")
         ax.legend()
     return axes
+
+
+def binary_entropy(p: float) -> float:
+    """H(p) = -p ln p - (1 - p) ln(1 - p): the smallest binary cross-entropy against target p (nats)."""
+    return float(-sum(q * np.log(q) for q in (p, 1.0 - p) if q > 0)) + 0.0   # + 0.0: no "-0.0" for p = 1
+
+
+def loss_reference_levels(soft_one: float = 0.95, num_classes: int = 10) -> dict[str, float]:
+    """Values worth drawing on every loss plot (nats).
+
+    ``d_realness_floor``: the discriminator's realness loss at its minimum on a half-real
+    (target ``soft_one``) / half-fake (target 0) batch, H(soft_one) / 2; ``g_realness_floor``: the
+    generator's, all targets ``soft_one``, H(soft_one); ``equilibrium``: either realness loss when the
+    discriminator says 0.5 for every image, ln 2; ``untrained_class``: a class head that spreads its
+    probability evenly, ln(num_classes).
+    """
+    return {"d_realness_floor": binary_entropy(soft_one) / 2, "g_realness_floor": binary_entropy(soft_one),
+            "equilibrium": float(np.log(2.0)), "untrained_class": float(np.log(num_classes))}
+
+
+def add_loss_references(axes, soft_one: float = 0.95, num_classes: int = 10) -> None:
+    """Draw :func:`loss_reference_levels` on the (discriminator, generator) axes of :func:`plot_losses`."""
+    lv = loss_reference_levels(soft_one, num_classes)
+    for ax, floor, who in zip(axes, (lv["d_realness_floor"], lv["g_realness_floor"]), ("D", "G")):
+        ax.axhline(floor, color="tab:green", lw=1, ls="-.", label=f"{who} realness minimum {floor:.3f}")
+        ax.axhline(lv["equilibrium"], color="grey", lw=1, ls="-.", label=f"ln 2 = {lv['equilibrium']:.3f} (D says 0.5)")
+        ax.axhline(lv["untrained_class"], color="tab:red", lw=1, ls="-.",
+                   label=f"ln {num_classes} = {lv['untrained_class']:.2f} (class head guessing)")
+        ax.set_ylabel("loss (nats)")
+        ax.legend(fontsize=8, loc="best")

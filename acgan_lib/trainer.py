@@ -31,7 +31,7 @@ from .data import Dataset
 
 LOG_COLUMNS = ["step", "epoch", "d_loss", "d_realness_loss", "d_class_loss", "d_realness_accuracy",
                "d_class_accuracy", "d_real_probability", "d_fake_probability", "g_loss", "g_realness_loss",
-               "g_class_loss", "g_class_accuracy", "g_fool_rate", "images_per_s", "train_seconds"]
+               "g_class_loss", "g_class_accuracy", "g_fool_rate", "g_real_probability", "images_per_s", "train_seconds"]
 LOSS_KEYS = ["d_realness_loss", "d_class_loss", "g_realness_loss", "g_class_loss"]
 
 

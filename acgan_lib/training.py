@@ -202,6 +202,7 @@ def _generator_update(gen, disc, g_opt, batch_size, key, soft_one, weights, expl
     g_opt.update(gen, grads["total"])
     m = _metrics(terms, aux["realness_logits"], aux["realness_targets"], aux["class_logits"], labels)
     m["fool_rate"] = jnp.mean(aux["realness_logits"] > 0)
+    m["real_probability"] = jnp.mean(jax.nn.sigmoid(aux["realness_logits"]))  # mean P(real), not thresholded
     return m
 
 
@@ -243,7 +244,8 @@ def generator_step(gen: models.Generator, disc: models.Discriminator, g_opt: nnx
     class targets = the requested labels, and applies one Adam update to the generator only; every
     discriminator parameter stays bit-identical.
     Returns metrics: loss, realness_loss, class_loss, realness_accuracy (= fraction judged real),
-    class_accuracy (= fraction recognised as the requested digit), fool_rate.
+    class_accuracy (= fraction recognised as the requested digit), fool_rate, real_probability
+    (mean P(real) the discriminator gives these training-mode fakes).
     """
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
