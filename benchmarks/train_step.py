@@ -153,13 +153,13 @@ def main() -> int:
     import jax
     import torch
 
-    from acgan_lib import data, models
+    from acgan_lib import conv_transpose, data
 
     device = args.torch_device or ("cuda" if torch.cuda.is_available() else "cpu")
     ds = data.load_mnist("bundled", verbose=False)
     print(f"jax {jax.__version__} on {jax.default_backend()} ({jax.devices()[0].device_kind}); "
           f"torch {torch.__version__} on {device}; {os.cpu_count()} CPU cores")
-    impl = args.conv_impl if args.conv_impl != "auto" else models.default_conv_impl()
+    impl = args.conv_impl if args.conv_impl != "auto" else conv_transpose.default_conv_impl()
     print(f"transposed convolution implementation: {impl}")
     jt, compile_s = make_jax(ds, args.batch_size, args.conv_impl)
     peer = make_torch(ds, args.batch_size, device)

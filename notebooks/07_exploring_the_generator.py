@@ -49,12 +49,12 @@ print((pretrained.GENERATOR_DIR / "PROVENANCE.md").read_text().split("## ")[1])
 # %% [markdown]
 # ## 2. One row per class
 #
-# `trainer.generate(gen, labels, key)` draws `z ~ U[-1, 1]` and returns images in [-1, 1].
+# `models.generate(gen, labels, key)` draws `z ~ U[-1, 1]` and returns images in [-1, 1].
 
 # %%
 per_row = 12
 labels = np.repeat(np.arange(10), per_row)
-images = trainer.generate(gen, labels, key=jax.random.key(0))
+images = models.generate(gen, labels, key=jax.random.key(0))
 plotting.show_grid(images, per_row, row_labels=range(10), title="asked for each class (rows), random z (columns)")
 plt.show()
 
@@ -69,7 +69,7 @@ rows = 8
 z = models.sample_latent(jax.random.key(1), rows)
 zz = jnp.repeat(z, 10, axis=0)
 cls = np.tile(np.arange(10), rows)
-plotting.show_grid(trainer.generate(gen, cls, z=zz), 10, col_labels=range(10),
+plotting.show_grid(models.generate(gen, cls, z=zz), 10, col_labels=range(10),
                    row_labels=[f"z{i}" for i in range(rows)], title="one z per row, one class per column")
 plt.show()
 
@@ -85,7 +85,7 @@ steps = 10
 t = jnp.linspace(0, 1, steps)[:, None]
 za, zb = models.sample_latent(jax.random.key(2), 2)
 walk = (1 - t) * za + t * zb
-rows_z = [trainer.generate(gen, np.full(steps, c), z=walk) for c in (2, 5, 8)]
+rows_z = [models.generate(gen, np.full(steps, c), z=walk) for c in (2, 5, 8)]
 
 
 def morph(gen, z, a, b, steps):
@@ -120,7 +120,7 @@ def show(digit, seed, **zs):
     z = np.array(models.sample_latent(jax.random.key(seed), 1))[0]  # a writable copy
     for i in range(8):
         z[i] = zs[f"z{i}"]
-    img = trainer.generate(gen, [digit], z=jnp.asarray(z)[None])
+    img = models.generate(gen, [digit], z=jnp.asarray(z)[None])
     fig, ax = plt.subplots(figsize=(2.5, 2.5))
     ax.imshow(img[0, ..., 0], cmap="gray", vmin=-1, vmax=1)
     ax.set_title(f"class {digit}")
@@ -136,7 +136,7 @@ display(widgets.HBox([widgets.VBox([digit, seed] + sliders), out]))
 # What the z[0] slider does, swept from -1 to 1 for every class (the static version of the widget).
 sweep = np.repeat(base_z[None], 9, axis=0)
 sweep[:, 0] = np.linspace(-1, 1, 9)
-grid = np.concatenate([trainer.generate(gen, np.full(9, c), z=jnp.asarray(sweep)) for c in range(10)])
+grid = np.concatenate([models.generate(gen, np.full(9, c), z=jnp.asarray(sweep)) for c in range(10)])
 plotting.show_grid(grid, 9, row_labels=range(10), col_labels=[f"{v:.2f}" for v in sweep[:, 0]],
                    title="sliding z[0] from -1 to 1")
 plt.show()
@@ -227,7 +227,7 @@ for name, ok, value in targets:
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
 # Solution 1
-fours = trainer.generate(gen, np.full(200, 4), key=jax.random.key(11))
+fours = models.generate(gen, np.full(200, 4), key=jax.random.key(11))
 logits, _ = evaluation.judge_outputs(judge, fours)
 pred = logits.argmax(-1)
 wrong = pred[pred != 4]
@@ -241,7 +241,7 @@ effects = []
 for i in range(8):
     lo, hi = z0.copy(), z0.copy()
     lo[i], hi[i] = -1, 1
-    a, b = trainer.generate(gen, [0, 0], z=jnp.asarray(np.stack([lo, hi])))
+    a, b = models.generate(gen, [0, 0], z=jnp.asarray(np.stack([lo, hi])))
     effects.append(float(np.abs(a - b).mean()))
 print({f"z[{i}]": round(e, 4) for i, e in enumerate(effects)}, "-> largest:", int(np.argmax(effects)))
 
