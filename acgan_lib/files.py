@@ -164,6 +164,7 @@ class RunLock:
         self.dir = Path(directory)
         self.path = self.dir / LOCK_NAME
         self.log = log
+        self._created_dir = False
 
     def _owner(self) -> dict | None:
         try:
@@ -178,6 +179,7 @@ class RunLock:
         if _HELD.get(key):
             _HELD[key] += 1
             return
+        self._created_dir = not self.dir.exists()
         self.dir.mkdir(parents=True, exist_ok=True)
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         for _ in range(3):
@@ -218,6 +220,9 @@ class RunLock:
         owner = self._owner()
         if owner and owner.get("pid") == os.getpid():
             _remove(self.path)
+        if self._created_dir:   # nothing was written (e.g. Ctrl-C before the first step): leave no litter
+            with contextlib.suppress(OSError):
+                self.dir.rmdir()
 
     def __enter__(self) -> "RunLock":
         self.acquire()
