@@ -12,6 +12,7 @@ gets :class:`RunLocked` instead of interleaving its logs and deleting the other'
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -55,6 +56,21 @@ def _remove(path: str | Path) -> None:
         pass
 
 
+def ensure_parent(path: Path) -> None:
+    """Create ``path``'s parent directories; NotADirectoryError naming ``path`` if one of them is a file."""
+    for parent in [path.parent, *path.parent.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
+            break
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _naming(e: OSError, path: Path) -> OSError:
+    """The same error, naming the target instead of a temporary file."""
+    return type(e)(e.errno, e.strerror, str(path)) if e.errno is not None else e
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     """``with atomic_write(path, "w") as f: f.write(...)`` - all of the file appears at once, or none.
@@ -66,8 +82,11 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    ensure_parent(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _naming(e, path) from None
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; use the normal permissions
         with os.fdopen(fd, mode, **({"newline": ""} if mode == "w" else {})) as f:
@@ -76,10 +95,12 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if fd >= 0:
             os.close(fd)
         _remove(tmp)
+        if isinstance(e, OSError) and e.filename in (tmp, None):
+            raise _naming(e, path) from None
         raise
 
 
@@ -106,7 +127,7 @@ def atomic_directory(path: str | Path, *, replace: bool = True) -> Iterator[Path
     raised (``replace=False``).  On failure ``tmp`` is removed and ``dest`` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_parent(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
     try:
         os.chmod(tmp, 0o777 & ~_umask())

@@ -103,7 +103,7 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             v, want = getattr(self, f.name), {"int": int, "float": (int, float), "bool": bool, "str": str}[f.type]
             if isinstance(v, bool) and f.type != "bool" or not isinstance(v, want):
-                raise ValueError(f"{f.name} must be a {f.type}, got {v!r}")
+                raise ValueError(f"{f.name} must be of type {f.type}, got {v!r}")
         checks = [
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),

@@ -54,3 +54,32 @@ def test_evaluate_untrained_generator_is_near_chance_and_collapsed():
     assert set(res["class_accuracy_per_class"]) == set(range(10))
     assert min(res["diversity_ratio_per_class"].values()) < 0.5  # noise images look alike to the judge
     assert "class accuracy" in evaluation.format_report(res)
+
+
+def test_frechet_distance_refuses_large_imaginary_parts(monkeypatch):
+    """Rounding leaves tiny imaginary parts (dropped); a large one means the fit is meaningless."""
+    import scipy.linalg
+
+    x = np.random.default_rng(0).normal(size=(50, 4))
+    real_sqrtm = scipy.linalg.sqrtm
+    monkeypatch.setattr(scipy.linalg, "sqrtm", lambda m: real_sqrtm(m) + 1e-9j)
+    assert abs(evaluation.frechet_distance(x, x)) < 1e-6
+    monkeypatch.setattr(scipy.linalg, "sqrtm", lambda m: real_sqrtm(m) + 0.5j)
+    with pytest.raises(ValueError, match="imaginary part of 0.5"):
+        evaluation.frechet_distance(x, x)
+
+
+@pytest.mark.parametrize("per_class", [1, 0, 2.5])
+def test_evaluate_needs_two_samples_per_class(per_class):
+    gen = models.Generator(rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="per_class must be a whole number >= 2"):
+        evaluation.evaluate_generator(gen, per_class=per_class)
+
+
+def test_evaluation_does_not_import_the_training_loop():
+    import subprocess
+    import sys
+
+    code = "import sys, acgan_lib.evaluation; print('acgan_lib.trainer' in sys.modules, 'acgan_lib.training' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
