@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from acgan_lib import evaluation, models, pretrained
+from acgan_lib import evaluation, judge as judge_lib, models, pretrained
 
 
 def test_frechet_distance_of_a_set_with_itself_is_zero():
@@ -30,9 +30,9 @@ def test_mean_pairwise_distance():
 
 
 def test_shipped_judge_is_accurate_on_its_held_out_digits(bundled):
-    judge = evaluation.load_judge()
-    _, held = evaluation.judge_split(bundled)
-    acc = evaluation.accuracy(judge, bundled.images[held], bundled.labels[held])
+    judge = judge_lib.load_judge()
+    _, held = judge_lib.judge_split(bundled)
+    acc = judge_lib.accuracy(judge, bundled.images[held], bundled.labels[held])
     assert acc >= 0.97
     prov = json.loads((pretrained.JUDGE_DIR / "PROVENANCE.json").read_text())
     assert prov["heldout_accuracy"] == pytest.approx(acc, abs=1e-6)
@@ -40,7 +40,7 @@ def test_shipped_judge_is_accurate_on_its_held_out_digits(bundled):
 
 
 def test_judge_training_split_never_includes_held_out(bundled):
-    train_idx, held = evaluation.judge_split(bundled)
+    train_idx, held = judge_lib.judge_split(bundled)
     assert len(held) == 1000 and not set(train_idx) & set(held)
     assert np.bincount(bundled.labels[held]).tolist() == [100] * 10
 
