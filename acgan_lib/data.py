@@ -19,13 +19,14 @@ import gzip
 import hashlib
 import os
 import struct
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from . import files
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
@@ -176,28 +177,21 @@ def download_file(name: str, data_dir: str | Path, mirrors=MIRRORS, timeout: flo
     errors = []
     for base in mirrors:
         url = base.rstrip("/") + "/" + name
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=data_dir)
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            with files.atomic_write(target, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
                 h = hashlib.sha256()
                 got = 0
                 for chunk in iter(lambda: resp.read(1 << 16), b""):
                     out.write(chunk)
                     h.update(chunk)
                     got += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            if got != size:
-                raise DownloadError(f"{url}: got {got} bytes, expected {size} (interrupted transfer?)")
-            if h.hexdigest() != digest:
-                raise DownloadError(f"{url}: SHA-256 mismatch (got {h.hexdigest()}, expected {digest})")
-            os.replace(tmp, target)
+                if got != size:
+                    raise DownloadError(f"{url}: got {got} bytes, expected {size} (interrupted transfer?)")
+                if h.hexdigest() != digest:
+                    raise DownloadError(f"{url}: SHA-256 mismatch (got {h.hexdigest()}, expected {digest})")
             return target
         except (urllib.error.URLError, OSError, DownloadError, ValueError) as e:
             errors.append(f"  {url}: {e}")
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     raise DownloadError(f"could not download {name}:\n" + "\n".join(errors) +
                         f"\nPut the file in {data_dir} by hand, or use the bundled subset (--data bundled).")
 

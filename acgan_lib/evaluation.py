@@ -1,9 +1,4 @@
-"""Measuring generated digits with an independent judge.
-
-The judge is a small CNN digit classifier - deliberately *not* the ACGAN discriminator, which was
-trained together with the generator and can be fooled by it.  It is trained by this project's own
-code (``python -m acgan_lib train-judge``) on real digits only; the shipped weights
-(``assets/judge``) record the command, data and held-out accuracy.
+"""Measuring generated digits with the independent digit judge (:mod:`acgan_lib.judge`).
 
 Metrics for a generator (``evaluate_generator``):
 
@@ -18,119 +13,19 @@ Metrics for a generator (``evaluate_generator``):
 """
 from __future__ import annotations
 
-import json
 import warnings
-from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
-from flax import nnx
 
-from . import checkpoint, data, models, pretrained
+from . import data, models
+from .judge import DigitJudge, judge_outputs, judge_split, load_judge
 
-JUDGE_HOLDOUT_PER_CLASS = 100   # of the bundled 500 per class, never used to train the judge
-JUDGE_SPLIT_SEED = 0
-FEATURE_DIM = 128
-
-
-class DigitJudge(nnx.Module):
-    """Small CNN classifier: conv32-pool-conv64-pool-dense128-dense10 (ReLU), dropout 0.25 on features.
-
-    ``judge(images)`` -> class logits (N, 10); ``judge.features(images)`` -> (N, 128) penultimate
-    activations used for the Fréchet distance and diversity.  images (N, 28, 28, 1) in [-1, 1].
-    """
-
-    def __init__(self, num_classes: int = 10, *, rngs: nnx.Rngs):
-        self.conv1 = nnx.Conv(1, 32, kernel_size=(3, 3), padding="SAME", rngs=rngs)
-        self.conv2 = nnx.Conv(32, 64, kernel_size=(3, 3), padding="SAME", rngs=rngs)
-        self.dense = nnx.Linear(7 * 7 * 64, FEATURE_DIM, rngs=rngs)
-        self.dropout = nnx.Dropout(0.25, rngs=rngs)
-        self.head = nnx.Linear(FEATURE_DIM, num_classes, rngs=rngs)
-
-    def features(self, images: jax.Array) -> jax.Array:
-        h = nnx.max_pool(nnx.relu(self.conv1(images)), (2, 2), (2, 2))
-        h = nnx.max_pool(nnx.relu(self.conv2(h)), (2, 2), (2, 2))
-        return nnx.relu(self.dense(h.reshape(h.shape[0], -1)))
-
-    def __call__(self, images: jax.Array, *, train: bool = False, rngs=None) -> jax.Array:
-        return self.head(self.dropout(self.features(images), deterministic=not train, rngs=rngs))
-
-
-def judge_split(ds: data.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """(train_idx, heldout_idx) of the bundled subset: 100 per class held out, fixed seed."""
-    return data.stratified_split(ds.labels, JUDGE_HOLDOUT_PER_CLASS, seed=JUDGE_SPLIT_SEED)
-
-
-def _shift(images: jax.Array, key: jax.Array, max_shift: int = 2) -> jax.Array:
-    """Random translation by up to ``max_shift`` pixels (augmentation; background is -1)."""
-    n = images.shape[0]
-    padded = jnp.pad(images, ((0, 0), (max_shift,) * 2, (max_shift,) * 2, (0, 0)), constant_values=-1.0)
-    offs = jax.random.randint(key, (n, 2), 0, 2 * max_shift + 1)
-    return jax.vmap(lambda im, o: jax.lax.dynamic_slice(im, (o[0], o[1], 0), (28, 28, 1)))(padded, offs)
-
-
-def train_judge(images: np.ndarray, labels: np.ndarray, *, epochs: int = 15, batch_size: int = 100,
-                lr: float = 1e-3, seed: int = 0, log=print) -> DigitJudge:
-    """Train the judge on real digits (random ±2 px shifts as augmentation)."""
-    judge = DigitJudge(rngs=nnx.Rngs(seed))
-    opt = nnx.Optimizer(judge, optax.adam(lr), wrt=nnx.Param)
-    x, y = jnp.asarray(images), jnp.asarray(labels, jnp.int32)
-
-    @nnx.jit
-    def step(judge, opt, xb, yb, key):
-        ks, kd = jax.random.split(key)
-        xb = _shift(xb, ks)
-
-        def loss_fn(j):
-            return optax.softmax_cross_entropy_with_integer_labels(j(xb, train=True, rngs=kd), yb).mean()
-
-        loss, g = nnx.value_and_grad(loss_fn)(judge)
-        opt.update(judge, g)
-        return loss
-
-    key = jax.random.key(seed)
-    steps = len(y) // batch_size
-    for epoch in range(epochs):
-        perm = jax.random.permutation(jax.random.fold_in(key, epoch), len(y))
-        losses = [step(judge, opt, x[perm[i * batch_size:(i + 1) * batch_size]],
-                       y[perm[i * batch_size:(i + 1) * batch_size]], jax.random.fold_in(key, 10_000 + epoch * steps + i))
-                  for i in range(steps)]
-        log(f"judge epoch {epoch + 1}/{epochs}: loss {float(jnp.mean(jnp.stack(losses))):.4f}")
-    return judge
-
-
-@nnx.jit
-def _logits_and_features(judge: DigitJudge, images: jax.Array):
-    f = judge.features(images)
-    return judge.head(f), f
-
-
-def judge_outputs(judge: DigitJudge, images: np.ndarray, batch: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """(logits (N, 10), features (N, 128)) for images (N, 28, 28, 1) in [-1, 1], in batches."""
-    models.check_images(np.asarray(images))
-    outs = [_logits_and_features(judge, jnp.asarray(images[i:i + batch])) for i in range(0, len(images), batch)]
-    return np.concatenate([np.asarray(o[0]) for o in outs]), np.concatenate([np.asarray(o[1]) for o in outs])
-
-
-def accuracy(judge: DigitJudge, images: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction of ``images`` the judge assigns to ``labels``."""
-    logits, _ = judge_outputs(judge, images)
-    return float(np.mean(logits.argmax(-1) == np.asarray(labels)))
-
-
-def save_judge(judge: DigitJudge, path: str | Path, provenance: dict) -> Path:
-    return checkpoint.save(path, 0, {"judge": judge}, {"config": {"kind": "digit_judge"}, "provenance": provenance},
-                           keep=None)
-
-
-def load_judge(path: str | Path | None = None) -> DigitJudge:
-    """The shipped judge (or one saved at ``path``)."""
-    judge = DigitJudge(rngs=nnx.Rngs(0))
-    checkpoint.load(path or pretrained.JUDGE_DIR, {"judge": judge})
-    return judge
+# A matrix square root of a product of two covariance matrices is real in exact arithmetic; float
+# rounding leaves small imaginary parts. Larger ones mean the covariances are not what we think.
+MAX_IMAGINARY_FRACTION = 1e-3
+MIN_PER_CLASS = 2    # the diversity ratio compares pairs, the covariance needs two samples
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -151,8 +46,21 @@ def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
     if not np.isfinite(covmean).all():
         eps = 1e-6 * np.eye(a.shape[1])
         covmean = scipy.linalg.sqrtm((s_a + eps) @ (s_b + eps))
-    covmean = np.real(covmean)
+    covmean = _real_part(covmean)
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(s_a) + np.trace(s_b) - 2 * np.trace(covmean))
+
+
+def _real_part(m: np.ndarray) -> np.ndarray:
+    """``m``'s real part; ValueError when its imaginary part is not negligible (not just rounding)."""
+    if np.iscomplexobj(m):
+        imag = float(np.max(np.abs(m.imag)))
+        scale = max(float(np.max(np.abs(m.real))), 1e-12)
+        if imag > MAX_IMAGINARY_FRACTION * scale:
+            raise ValueError(f"the covariance square root has an imaginary part of {imag:.3g} "
+                             f"({imag / scale:.2g} of its largest entry, allowed {MAX_IMAGINARY_FRACTION:g}); "
+                             f"the feature sets are too small or degenerate for a Fréchet distance")
+        m = m.real
+    return m
 
 
 def mean_pairwise_distance(feats: np.ndarray) -> float:
@@ -188,12 +96,13 @@ def evaluate_generator(gen: models.Generator, judge: DigitJudge | None = None, p
     distance compares half the real reference set (50 per class) with the same number of
     generated digits, and the floor compares the two real halves, so both use equal sizes.
     """
-    from .trainer import generate
-
+    if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class < MIN_PER_CLASS:
+        raise ValueError(f"per_class must be a whole number >= {MIN_PER_CLASS} (the diversity and the "
+                         f"Fréchet distance compare pairs of samples), got {per_class!r}")
     judge = judge or load_judge()
     reference = reference or reference_features(judge)
     labels = np.repeat(np.arange(gen.num_classes, dtype=np.int32), per_class)
-    images = generate(gen, labels, key=jax.random.key(seed))
+    images = models.generate(gen, labels, key=jax.random.key(seed))
     logits, feats = judge_outputs(judge, images)
     pred = logits.argmax(-1)
     per_class_acc = {int(c): float(np.mean(pred[labels == c] == c)) for c in range(gen.num_classes)}
@@ -232,32 +141,3 @@ def format_report(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def train_and_save_judge(out: str | Path, epochs: int = 15, seed: int = 0, command: str = "",
-                         source: str = "bundled") -> dict:
-    """Train the judge and save it with provenance.
-
-    ``source="bundled"``: train on the bundled subset minus the stratified held-out split (100 per
-    class) and report accuracy on that split.  Any other source (full MNIST): train on the train
-    split, report accuracy on the test split; the bundled held-out digits are excluded from
-    training when they occur in it (they are the evaluation's real reference set).
-    """
-    bundled = data.load_bundled()
-    _, held = judge_split(bundled)
-    if source == "bundled":
-        train_idx, _ = judge_split(bundled)
-        x, y = bundled.images[train_idx], bundled.labels[train_idx]
-        tx, ty, src, split = bundled.images[held], bundled.labels[held], bundled.source, \
-            f"stratified, {JUDGE_HOLDOUT_PER_CLASS} per class, seed {JUDGE_SPLIT_SEED}"
-    else:
-        tr, te = data.load_mnist(source, "train"), data.load_mnist(source, "test")
-        ref = {hash(im.tobytes()) for im in bundled.images[held]}
-        keep = np.array([hash(im.tobytes()) not in ref for im in tr.images])
-        x, y, tx, ty, src, split = tr.images[keep], tr.labels[keep], te.images, te.labels, tr.source, "MNIST test split"
-    judge = train_judge(x, y, epochs=epochs, seed=seed)
-    acc = accuracy(judge, tx, ty)
-    prov = {"command": command, "data": src, "train_examples": int(len(y)),
-            "heldout_examples": int(len(ty)), "heldout_accuracy": acc, "epochs": epochs, "seed": seed,
-            "heldout_split": split}
-    save_judge(judge, out, prov)
-    (Path(out) / "PROVENANCE.json").write_text(json.dumps(prov, indent=2) + "\n")
-    return prov

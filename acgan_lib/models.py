@@ -10,252 +10,55 @@ Deviations from the reference, all mathematically equivalent:
   stable form), which is the same function of the parameters as the reference's
   ``sigmoid -> binary_crossentropy`` and ``softmax -> sparse_categorical_crossentropy``.
   Use :func:`realness_probability` / :func:`class_probabilities` to get the reference's outputs.
-* Transposed convolutions use :class:`ConvTranspose`, a subclass of ``nnx.ConvTranspose`` with the
-  same parameters (``kernel`` (kh, kw, in, out), ``bias`` (out,)) whose CPU path computes the same
-  sum as one matrix multiplication followed by an overlap-add (see :func:`conv_transpose_matmul`).
+* Transposed convolutions use :class:`acgan_lib.conv_transpose.ConvTranspose`, a subclass of
+  ``nnx.ConvTranspose`` with the same parameters (``kernel`` (kh, kw, in, out), ``bias`` (out,))
+  that computes the same sum as one matrix multiplication followed by an overlap-add.
   Flax's kernel layout is not flipped like Keras' ``Conv2DTranspose``; since the kernel is learned
   from a symmetric (Glorot) initialisation the two layers describe the same family of functions.
 """
 from __future__ import annotations
 
 import dataclasses
-import functools
-from typing import Literal
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax import lax
 
-NUM_CLASSES = 10
+from .conv_transpose import ConvImpl, ConvTranspose
+from .data import IMAGE_SIZE, NUM_CLASSES
+
 LATENT_DIM = 100
-IMAGE_SHAPE = (28, 28, 1)
+IMAGE_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 # Keras BatchNormalization defaults, which the reference uses.
 BN_MOMENTUM = 0.99
 BN_EPSILON = 1e-3
 LEAKY_SLOPE = 0.2
 DROPOUT_RATE = 0.3
+# The layers by name, in order (``Generator.layers``, ``Discriminator.features``, ``format_summary``).
+GENERATOR_LAYERS = ("embedding(label)", "z * embedding", "dense + relu -> reshape", "deconv1 + relu + bn",
+                    "deconv2 + relu + bn", "deconv3 + tanh")
+DISCRIMINATOR_CONVS = ((1, 32, 2), (32, 64, 1), (64, 128, 2), (128, 256, 1))   # (in, out, stride)
+DISCRIMINATOR_LAYERS = tuple(f"conv{i + 1} + leaky_relu + dropout" for i in range(len(DISCRIMINATOR_CONVS))) + ("flatten",)
 
 # Keras initialisers: glorot_normal where the reference asks for it, glorot_uniform (Keras' default)
 # everywhere else; biases zero.
 glorot_normal = nnx.initializers.glorot_normal()
 glorot_uniform = nnx.initializers.glorot_uniform()
 
-ConvImpl = Literal["auto", "matmul", "xla"]
-
-
-# ----------------------------------------------------------------------------- fast transposed conv
-def _transpose_padding(k: int, s: int, padding: str) -> tuple[int, int]:
-    """Low/high padding of the dilated input that ``lax.conv_transpose`` uses (same formula)."""
-    if padding == "SAME":
-        pad_len = k + s - 2
-        pad_a = k - 1 if s > k - 1 else int(np.ceil(pad_len / 2))
-    elif padding == "VALID":
-        pad_len = k + s - 2 + max(k - s, 0)
-        pad_a = k - 1
-    else:
-        raise ValueError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
-    return pad_a, pad_len - pad_a
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def conv_transpose_matmul(
-    x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding: str
-) -> jax.Array:
-    """``lax.conv_transpose(x, kernel, strides, padding)`` (flax layout, no kernel flip) as matmul + overlap-add.
-
-    Why: XLA:CPU lowers transposed convolutions to a slow direct loop; the same sum written as one
-    big matrix multiplication runs at matmul speed, and its gradients are matmuls too.
-
-    The transposed convolution scatters every input pixel, multiplied by the whole kernel, into the
-    output: input pixel ``i`` with (flipped) kernel tap ``k`` lands on output row ``s*i + k - c``
-    where ``c = K - 1 - pad_low``.  So we
-
-    1. compute every (pixel, tap) product at once: ``(B*H*W, Cin) @ (Cin, K*K*Cout)``;
-    2. add the products up where they land (col2im / overlap-add).  Output rows ``o = s*m + p``
-       of one *phase* ``p`` only receive taps with ``k - c = p (mod s)``, each shifted by a whole
-       number of rows, so each phase is a sum of shifted slabs (``lax.pad`` with edge padding,
-       negative = crop) and the phases interleave by a reshape.  This is the sub-pixel view of
-       a strided transposed convolution, and it keeps every memory access contiguous.
-
-    Args:
-      x: (B, H, W, Cin) input.
-      kernel: (K, K, Cin, Cout), the ``nnx.ConvTranspose`` kernel.
-      strides: (sh, sw).
-      padding: "SAME" or "VALID", as ``lax.conv_transpose``.
-    Returns:
-      (B, H_out, W_out, Cout), equal to ``lax.conv_transpose`` up to float rounding.
-    """
-    return _conv_transpose_forward(x, kernel, strides, padding)
-
-
-def _geometry(x_shape, k_shape, strides, padding):
-    """Output size and the offset c = K - 1 - pad_low of the overlap-add, per spatial axis."""
-    _, h, w, cin = x_shape
-    kh, kw, kin, _ = k_shape
-    if kin != cin:
-        raise ValueError(f"kernel expects {kin} input channels, input has {cin}")
-    sh, sw = strides
-    (lo_h, hi_h), (lo_w, hi_w) = _transpose_padding(kh, sh, padding), _transpose_padding(kw, sw, padding)
-    out_h = (h - 1) * sh + 1 + lo_h + hi_h - kh + 1
-    out_w = (w - 1) * sw + 1 + lo_w + hi_w - kw + 1
-    return out_h, out_w, kh - 1 - lo_h, kw - 1 - lo_w
-
-
-def _kernel_matrix(kernel: jax.Array) -> jax.Array:
-    """(K, K, Cin, Cout) -> (Cin, K*K*Cout) with the taps flipped (scatter order)."""
-    kh, kw, cin, cout = kernel.shape
-    return jnp.transpose(kernel[::-1, ::-1], (2, 0, 1, 3)).reshape(cin, kh * kw * cout)
-
-
-def _scatter_matrix(h: int, w: int, kh: int, kw: int, strides, out_h: int, out_w: int,
-                    ch: int, cw: int) -> np.ndarray:
-    """The overlap-add as a 0/1 matrix S (out_h*out_w, h*w*kh*kw): S[o, (i, j, ky, kx)] = 1 where
-    input pixel (i, j) times tap (ky, kx) lands, i.e. o = (s*i + ky - c, s*j + kx - c)."""
-    sh, sw = strides
-    s = np.zeros((out_h * out_w, h * w * kh * kw), np.float32)
-    i, j, ky, kx = np.meshgrid(np.arange(h), np.arange(w), np.arange(kh), np.arange(kw), indexing="ij")
-    oy, ox = sh * i + ky - ch, sw * j + kx - cw
-    ok = (oy >= 0) & (oy < out_h) & (ox >= 0) & (ox < out_w)
-    s[(oy * out_w + ox)[ok], np.arange(s.shape[1]).reshape(i.shape)[ok]] = 1.0
-    return s
-
-
-def _use_scatter_matrix(x_shape, out_h: int, out_w: int) -> bool:
-    """Overlap-add by matmul with S when that costs little next to the main matmul.
-
-    The S product costs out_h*out_w / Cin of the main matmul's FLOPs: about 13 % for the
-    3x3 -> 7x7 layer (49 / 384), whose 25 shifted slabs XLA would otherwise write out one by one;
-    the larger layers keep the slab sums (S would cost as much as the layer itself).
-    """
-    return out_h * out_w * 4 <= x_shape[-1]
-
-
-def _conv_transpose_forward(x, kernel, strides, padding):
-    b, h, w, cin = x.shape
-    kh, kw, _, cout = kernel.shape
-    sh, sw = strides
-    out_h, out_w, ch, cw = _geometry(x.shape, kernel.shape, strides, padding)
-    cols = x.reshape(b * h * w, cin) @ _kernel_matrix(kernel)
-    if _use_scatter_matrix(x.shape, out_h, out_w):
-        s = _scatter_matrix(h, w, kh, kw, strides, out_h, out_w, ch, cw)
-        out = jnp.einsum("op,bpc->boc", s, cols.reshape(b, h * w * kh * kw, cout))
-        return out.reshape(b, out_h, out_w, cout)
-    mh, mw = -(-out_h // sh), -(-out_w // sw)          # rows / cols per phase
-    cols = cols.reshape(b, h, w, kh, kw, cout)
-    zero = jnp.zeros((), x.dtype)
-    phase_rows = []
-    for py in range(sh):
-        phase_row = []
-        for px in range(sw):
-            acc = None
-            for ky in range(kh):
-                if (ky - ch - py) % sh:
-                    continue
-                dy = (ky - ch - py) // sh
-                for kx in range(kw):
-                    if (kx - cw - px) % sw:
-                        continue
-                    dx = (kx - cw - px) // sw
-                    slab = lax.pad(cols[:, :, :, ky, kx, :], zero,
-                                   ((0, 0, 0), (dy, mh - dy - h, 0), (dx, mw - dx - w, 0), (0, 0, 0)))
-                    acc = slab if acc is None else acc + slab
-            phase_row.append(jnp.zeros((b, mh, mw, cout), x.dtype) if acc is None else acc)
-        phase_rows.append(jnp.stack(phase_row, axis=3))  # (B, mh, mw, sw, C)
-    out = jnp.stack(phase_rows, axis=2).reshape(b, mh * sh, mw * sw, cout)  # interleave phases
-    return out[:, :out_h, :out_w, :]
-
-
-def _conv_transpose_fwd(x, kernel, strides, padding):
-    return _conv_transpose_forward(x, kernel, strides, padding), (x, kernel)
-
-
-def _conv_transpose_bwd(strides, padding, residuals, dy):
-    """Both gradients as two matmuls with the im2col of dy (the transpose of the overlap-add).
-
-    Every (pixel, tap) product of the forward pass landed on one output position, so its
-    gradient is dy read back at that position: ``dcols[b, i, j, ky, kx] = dy[s*i + ky - c]``.
-    Gathering those reads as one (B*H*W, K*K*Cout) matrix turns the backward pass into
-    ``dx = dcols @ Wmat.T`` and ``dWmat = x.T @ dcols`` - two large matmuls, no scatter.
-    """
-    x, kernel = residuals
-    dy = lax.optimization_barrier(dy)  # computed once, then read by all K*K taps
-    b, h, w, cin = x.shape
-    kh, kw, _, cout = kernel.shape
-    sh, sw = strides
-    out_h, out_w, ch, cw = _geometry(x.shape, kernel.shape, strides, padding)
-    if _use_scatter_matrix(x.shape, out_h, out_w):
-        s = _scatter_matrix(h, w, kh, kw, strides, out_h, out_w, ch, cw)
-        dcols = jnp.einsum("op,boc->bpc", s, dy.reshape(b, out_h * out_w, cout))
-        dcols = dcols.reshape(b * h * w, kh * kw * cout)
-    else:
-        dcols = _im2col_of_dy(dy, x.shape, kernel.shape, strides, out_h, out_w, ch, cw)
-    wmat = _kernel_matrix(kernel)
-    dx = (dcols @ wmat.T).reshape(x.shape)
-    dwmat = x.reshape(b * h * w, cin).T @ dcols                       # (Cin, K*K*Cout)
-    dkernel = jnp.transpose(dwmat.reshape(cin, kh, kw, cout), (1, 2, 0, 3))[::-1, ::-1]
-    return dx, dkernel
-
-
-def _im2col_of_dy(dy, x_shape, k_shape, strides, out_h, out_w, ch, cw):
-    """(B*H*W, K*K*Cout): for every input pixel and tap, dy at the output position it landed on."""
-    b, h, w, _ = x_shape
-    kh, kw, _, cout = k_shape
-    sh, sw = strides
-    full_h, full_w = (h - 1) * sh + kh, (w - 1) * sw + kw
-    dyf = lax.pad(dy, jnp.zeros((), dy.dtype),
-                  ((0, 0, 0), (ch, full_h - ch - out_h, 0), (cw, full_w - cw - out_w, 0), (0, 0, 0)))
-    taps = [dyf[:, ky: ky + (h - 1) * sh + 1: sh, kx: kx + (w - 1) * sw + 1: sw, :]
-            for ky in range(kh) for kx in range(kw)]
-    return jnp.stack(taps, axis=3).reshape(b * h * w, kh * kw * cout)
-
-
-conv_transpose_matmul.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
-
-
-def default_conv_impl() -> str:
-    """The transposed-convolution implementation that is fastest on the current backend.
-
-    Measured on CPU (``benchmarks/train_step.py --conv-impl xla`` vs ``matmul``; notebook 6,
-    section 4): the matmul form is about 30x faster for the 3x3 -> 7x7 layer and turns a ~9 s
-    iteration into ~0.5 s.  On GPU the native layer uses cuDNN and we keep it there; that choice
-    is not measured yet (no GPU was available), the same benchmark flag compares both.
-    """
-    return "matmul" if jax.default_backend() == "cpu" else "xla"
-
-
-class ConvTranspose(nnx.ConvTranspose):
-    """``nnx.ConvTranspose`` with a fast CPU path; same parameters, same math.
-
-    ``impl``: ``"xla"`` is flax's own layer (``lax.conv_transpose``); ``"matmul"`` is
-    :func:`conv_transpose_matmul`; ``"auto"`` (default) picks :func:`default_conv_impl` when traced.
-    Checkpoints are interchangeable between implementations.
-    """
-
-    def __init__(self, *args, impl: ConvImpl = "auto", **kwargs):
-        super().__init__(*args, **kwargs)
-        if impl not in ("auto", "matmul", "xla"):
-            raise ValueError(f"impl must be 'auto', 'matmul' or 'xla', got {impl!r}")
-        self.impl = impl
-
-    def __call__(self, inputs: jax.Array) -> jax.Array:
-        impl = default_conv_impl() if self.impl == "auto" else self.impl
-        if impl == "xla" or inputs.ndim != 4 or self.mask is not None:
-            return super().__call__(inputs)
-        if self.kernel_dilation not in (None, 1, (1, 1)) or self.padding not in ("SAME", "VALID"):
-            return super().__call__(inputs)
-        strides = self.strides if isinstance(self.strides, tuple) else (self.strides or 1,) * 2
-        kernel = self.kernel[...]
-        y = conv_transpose_matmul(inputs, kernel, tuple(strides), self.padding)
-        if self.bias is not None:
-            y = y + self.bias[...]
-        return y
-
 
 # ----------------------------------------------------------------------------- input checks
 def _is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
+
+
+def check_num_classes(num_classes) -> int:
+    """``num_classes`` as an int, or ValueError unless it is a whole number >= 2."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
+        raise ValueError(f"num_classes must be a whole number >= 2 (a classifier needs two classes), "
+                         f"got {num_classes!r}")
+    return int(num_classes)
 
 
 def check_labels(labels, n: int | None = None, num_classes: int = NUM_CLASSES, name: str = "labels") -> None:
@@ -276,13 +79,16 @@ def check_labels(labels, n: int | None = None, num_classes: int = NUM_CLASSES, n
 
 
 def check_latent(z, latent_dim: int, n: int | None = None) -> None:
-    """Raise ValueError unless ``z`` is a float (N, latent_dim) array."""
+    """Raise ValueError unless ``z`` is a finite float (N, latent_dim) array (finiteness checked when concrete)."""
     shape = tuple(np.shape(z))
     if len(shape) != 2 or shape[1] != latent_dim or (n is not None and shape[0] != n):
         want = f"({n if n is not None else 'N'}, {latent_dim})"
         raise ValueError(f"latent vectors z must have shape {want}, got {shape}")
     if not jnp.issubdtype(z.dtype, jnp.floating):
         raise ValueError(f"latent vectors z must be floating point, got dtype {z.dtype}")
+    if _is_concrete(z) and not np.isfinite(np.asarray(z)).all():
+        raise ValueError("latent vectors z contain NaN or inf; in training mode they would poison the "
+                         "batch-norm running statistics for good. Draw z with models.sample_latent")
 
 
 def check_images(images, n: int | None = None, check_range: bool = True, *,
@@ -328,12 +134,12 @@ class Generator(nnx.Module):
 
     def __init__(self, latent_dim: int = LATENT_DIM, num_classes: int = NUM_CLASSES, *,
                  rngs: nnx.Rngs, conv_impl: ConvImpl = "auto"):
-        if latent_dim < 1 or num_classes < 2:
-            raise ValueError(f"need latent_dim >= 1 and num_classes >= 2, got {latent_dim}, {num_classes}")
-        self.latent_dim = latent_dim
-        self.num_classes = num_classes
-        self.embedding = nnx.Embed(num_classes, latent_dim, embedding_init=glorot_normal, rngs=rngs)
-        self.dense = nnx.Linear(latent_dim, 3 * 3 * 384, kernel_init=glorot_uniform, rngs=rngs)
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) or latent_dim < 1:
+            raise ValueError(f"latent_dim must be a whole number >= 1, got {latent_dim!r}")
+        self.latent_dim = int(latent_dim)
+        self.num_classes = check_num_classes(num_classes)
+        self.embedding = nnx.Embed(self.num_classes, self.latent_dim, embedding_init=glorot_normal, rngs=rngs)
+        self.dense = nnx.Linear(self.latent_dim, 3 * 3 * 384, kernel_init=glorot_uniform, rngs=rngs)
         conv = dict(kernel_size=(5, 5), kernel_init=glorot_normal, impl=conv_impl, rngs=rngs)
         self.deconv1 = ConvTranspose(384, 192, strides=(1, 1), padding="VALID", **conv)
         self.bn1 = nnx.BatchNorm(192, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, rngs=rngs)
@@ -343,25 +149,26 @@ class Generator(nnx.Module):
 
     def layers(self, z: jax.Array, labels: jax.Array, *, train: bool | None = None) -> list[tuple[str, jax.Array]]:
         """Every intermediate activation, in order, as (name, array): for teaching and ``info``."""
+        z, labels = jnp.asarray(z), jnp.asarray(labels) if not hasattr(labels, "dtype") else labels
         check_latent(z, self.latent_dim)
         check_labels(labels, n=z.shape[0], num_classes=self.num_classes)
         emb = self.embedding(labels)                           # (N, latent)
         h = z * emb                                            # (N, latent) Hadamard product
-        return [("embedding(label)", emb), ("z * embedding", h)] + self.decode_layers(h, train=train)
+        return list(zip(GENERATOR_LAYERS[:2], (emb, h))) + self.decode_layers(h, train=train)
 
     def decode_layers(self, h: jax.Array, *, train: bool | None = None) -> list[tuple[str, jax.Array]]:
         """From the class-conditioned latent ``h = z * embedding`` (N, latent_dim) to the image, layer by layer."""
         ura = None if train is None else (not train)
         out = []
         h = nnx.relu(self.dense(h)).reshape(-1, 3, 3, 384)     # (N, 3, 3, 384)
-        out.append(("dense + relu -> reshape", h))
+        out.append(h)
         h = self.bn1(nnx.relu(self.deconv1(h)), use_running_average=ura)   # (N, 7, 7, 192)
-        out.append(("deconv1 + relu + bn", h))
+        out.append(h)
         h = self.bn2(nnx.relu(self.deconv2(h)), use_running_average=ura)   # (N, 14, 14, 96)
-        out.append(("deconv2 + relu + bn", h))
+        out.append(h)
         h = jnp.tanh(self.deconv3(h))                          # (N, 28, 28, 1)
-        out.append(("deconv3 + tanh", h))
-        return out
+        out.append(h)
+        return list(zip(GENERATOR_LAYERS[2:], out))
 
     def decode(self, h: jax.Array, *, train: bool | None = None) -> jax.Array:
         """Images (N, 28, 28, 1) from ``h = z * class_vector``; lets you feed mixed class vectors."""
@@ -384,16 +191,16 @@ class Discriminator(nnx.Module):
     input_range = (-1.0, 1.0)      # the range real inputs must lie in
 
     def __init__(self, num_classes: int = NUM_CLASSES, *, rngs: nnx.Rngs):
-        self.num_classes = num_classes
-        spec = [(1, 32, 2), (32, 64, 1), (64, 128, 2), (128, 256, 1)]
+        self.num_classes = check_num_classes(num_classes)
         self.convs = nnx.List([
             nnx.Conv(cin, cout, kernel_size=(3, 3), strides=(s, s), padding="SAME",
                      kernel_init=glorot_uniform, rngs=rngs)
-            for cin, cout, s in spec
+            for cin, cout, s in DISCRIMINATOR_CONVS
         ])
         self.dropout = nnx.Dropout(DROPOUT_RATE, rngs=rngs)
-        self.realness_head = nnx.Linear(7 * 7 * 256, 1, kernel_init=glorot_uniform, rngs=rngs)
-        self.class_head = nnx.Linear(7 * 7 * 256, num_classes, kernel_init=glorot_uniform, rngs=rngs)
+        flat = (IMAGE_SIZE // 4) ** 2 * DISCRIMINATOR_CONVS[-1][1]
+        self.realness_head = nnx.Linear(flat, 1, kernel_init=glorot_uniform, rngs=rngs)
+        self.class_head = nnx.Linear(flat, self.num_classes, kernel_init=glorot_uniform, rngs=rngs)
 
     def features(self, images: jax.Array, *, train: bool | None = None, rngs=None) -> list[tuple[str, jax.Array]]:
         """Every intermediate activation, in order, as (name, array)."""
@@ -406,16 +213,15 @@ class Discriminator(nnx.Module):
             keys = [rngs] * len(self.convs)
         out = []
         h = images
-        for i, (conv, key) in enumerate(zip(self.convs, keys)):
+        for conv, key in zip(self.convs, keys):
             # Dropout masks in threefry's original bit layout: XLA:CPU draws the ~7.5 M uniforms
             # per pass about 30 ms/iteration faster that way (benchmarks/RESULTS.md). Same
             # Bernoulli(0.7) keep-probability and determinism; only the bit-to-element order differs.
             with jax.threefry_partitionable(False):
                 h = self.dropout(nnx.leaky_relu(conv(h), LEAKY_SLOPE), deterministic=det, rngs=key)
-            out.append((f"conv{i + 1} + leaky_relu + dropout", h))
-        h = h.reshape(h.shape[0], -1)
-        out.append(("flatten", h))
-        return out
+            out.append(h)
+        out.append(h.reshape(h.shape[0], -1))
+        return list(zip(DISCRIMINATOR_LAYERS, out))
 
     def __call__(self, images: jax.Array, *, train: bool | None = None, rngs=None) -> tuple[jax.Array, jax.Array]:
         h = self.features(images, train=train, rngs=rngs)[-1][1]
@@ -434,14 +240,42 @@ def class_probabilities(class_logits: jax.Array) -> jax.Array:
 
 def sample_latent(key: jax.Array, n: int, latent_dim: int = LATENT_DIM) -> jax.Array:
     """z ~ U[-1, 1]^(n, latent_dim), as the reference draws it."""
-    return jax.random.uniform(key, (n, latent_dim), jnp.float32, -1.0, 1.0)
+    return jax.random.uniform(key, (int(n), int(latent_dim)), jnp.float32, -1.0, 1.0)
 
 
 def sample_labels(key: jax.Array, n: int, num_classes: int = NUM_CLASSES) -> jax.Array:
     """n class ids drawn uniformly from 0..num_classes-1, int32."""
-    return jax.random.randint(key, (n,), 0, num_classes, jnp.int32)
+    return jax.random.randint(key, (int(n),), 0, num_classes, jnp.int32)
 
 
+# ----------------------------------------------------------------------------- drawing digits
+@nnx.jit
+def _sample(gen: Generator, z: jax.Array, labels: jax.Array) -> jax.Array:
+    return gen(z, labels, train=False)
+
+
+def generate(gen: Generator, labels: Sequence[int] | np.ndarray | jax.Array, key: jax.Array | None = None,
+             z: jax.Array | np.ndarray | None = None) -> np.ndarray:
+    """Digits of the given classes from a generator in inference mode (batch-norm running statistics).
+
+    labels (N,) int in 0..num_classes-1 (a list is fine); either ``z`` (N, latent_dim) or a PRNG
+    ``key`` to draw z ~ U[-1, 1] from - one of the two is required (ValueError otherwise).
+    Returns (N, 28, 28, 1) float32 in [-1, 1].
+    """
+    labels = np.asarray(labels)
+    check_labels(labels, num_classes=gen.num_classes)
+    if z is None:
+        if key is None:
+            raise ValueError("generate needs a PRNG key (e.g. key=jax.random.key(0)) or the latent vectors z")
+        z = sample_latent(key, len(labels), gen.latent_dim)
+    elif key is not None:
+        raise ValueError("pass either key (to draw z) or z, not both")
+    z = jnp.asarray(z, jnp.float32) if not hasattr(z, "dtype") else z
+    check_latent(z, gen.latent_dim, n=len(labels))
+    return np.asarray(_sample(gen, jnp.asarray(z, jnp.float32), jnp.asarray(labels, jnp.int32)))
+
+
+# ----------------------------------------------------------------------------- summaries
 def count_params(module: nnx.Module, kind=nnx.Param) -> int:
     """Number of scalars in the module's variables of ``kind`` (trainable parameters by default)."""
     return int(sum(np.prod(x.shape) for x in jax.tree.leaves(nnx.state(module, kind))))
@@ -461,17 +295,14 @@ def summary_rows(gen: Generator, disc: Discriminator) -> dict[str, list[LayerRow
 
     z = jnp.zeros((1, gen.latent_dim))
     lab = jnp.zeros((1,), jnp.int32)
-    gshapes = jax.eval_shape(lambda: [a for _, a in gen.layers(z, lab, train=False)])
-    names = ["embedding(label)", "z * embedding", "dense + relu -> reshape", "deconv1 + relu + bn",
-             "deconv2 + relu + bn", "deconv3 + tanh"]
+    glayers = jax.eval_shape(lambda: [a for _, a in gen.layers(z, lab, train=False)])
     gparams = [params_of(gen.embedding), 0, params_of(gen.dense), params_of(gen.deconv1, gen.bn1),
                params_of(gen.deconv2, gen.bn2), params_of(gen.deconv3)]
-    g_rows = [LayerRow(n, tuple(s.shape[1:]), p) for n, s, p in zip(names, gshapes, gparams)]
+    g_rows = [LayerRow(n, tuple(s.shape[1:]), p) for n, s, p in zip(GENERATOR_LAYERS, glayers, gparams)]
     x = jnp.zeros((1, *IMAGE_SHAPE))
-    dshapes = jax.eval_shape(lambda: [a for _, a in disc.features(x, train=False)])
-    d_rows = [LayerRow(f"conv{i + 1} + leaky_relu + dropout", tuple(s.shape[1:]), params_of(c))
-              for i, (s, c) in enumerate(zip(dshapes, disc.convs))]
-    d_rows.append(LayerRow("flatten", tuple(dshapes[-1].shape[1:]), 0))
+    dlayers = jax.eval_shape(lambda: [a for _, a in disc.features(x, train=False)])
+    dparams = [params_of(c) for c in disc.convs] + [0]
+    d_rows = [LayerRow(n, tuple(s.shape[1:]), p) for n, s, p in zip(DISCRIMINATOR_LAYERS, dlayers, dparams)]
     d_rows.append(LayerRow("realness head (logit)", (1,), params_of(disc.realness_head)))
     d_rows.append(LayerRow("class head (logits)", (disc.num_classes,), params_of(disc.class_head)))
     return {"generator": g_rows, "discriminator": d_rows}

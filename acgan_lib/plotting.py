@@ -1,13 +1,12 @@
 """Pictures: digit grids (as arrays, PNG files or matplotlib figures) and loss curves."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
+from . import files
 from .data import to_pixels
 
 
@@ -28,16 +27,9 @@ def save_png(image: np.ndarray, path: str | Path, scale: int = 2) -> Path:
     import matplotlib.image
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     big = np.kron(image, np.ones((scale, scale), np.uint8)) if scale > 1 else image
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        matplotlib.image.imsave(tmp, big, cmap="gray", vmin=0, vmax=255, format="png")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with files.atomic_write(path, "wb") as f:
+        matplotlib.image.imsave(f, big, cmap="gray", vmin=0, vmax=255, format="png")
     return path
 
 

@@ -9,60 +9,105 @@ Determinism: step ``t`` draws all its randomness from ``fold_in(key(seed), t)`` 
 shuffle from ``fold_in(key(seed + 1), e)``; a checkpoint holds parameters, optimizer states,
 batch-norm statistics, step and epoch, so a resumed run computes exactly what an uninterrupted
 one would.
+
+Safety: a run directory has one writer at a time (:class:`acgan_lib.files.RunLock`); every file is
+written atomically; a loss that is NaN/inf or larger than :data:`DIVERGENCE_LIMIT` in magnitude
+stops training with :class:`TrainingDiverged`; SIGINT/SIGTERM finish the step (and the epoch's
+outputs, if it was the last of an epoch), save a checkpoint and raise :class:`Interrupted`.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
-import json
 import math
 import signal
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from . import checkpoint, models, parallel, plotting, training
+from . import checkpoint, files, models, parallel, plotting, training
+from .conv_transpose import CONV_IMPLS
 from .data import Dataset
 
 LOG_COLUMNS = ["step", "epoch", "d_loss", "d_realness_loss", "d_class_loss", "d_realness_accuracy",
                "d_class_accuracy", "d_real_probability", "d_fake_probability", "g_loss", "g_realness_loss",
-               "g_class_loss", "g_class_accuracy", "g_fool_rate", "g_real_probability", "images_per_s", "train_seconds"]
+               "g_class_loss", "g_class_accuracy", "g_fool_rate", "g_real_probability", "images_per_s",
+               "train_seconds"]
 LOSS_KEYS = ["d_realness_loss", "d_class_loss", "g_realness_loss", "g_class_loss"]
+# A cross-entropy of the reference recipe stays below ~20 (a confidently wrong logit of ~20); a
+# loss beyond this bound means the weights have exploded (e.g. --lr 5 reaches 1e15) even before
+# it overflows to inf, so training stops as it does for NaN.
+DIVERGENCE_LIMIT = 1e4
+# The pixel standard deviation of a sample grid below which it is "still grey": an untrained
+# generator's grid has ~0.01-0.05, digits on a black background ~0.6 (see the CLI's hint).
+GREY_GRID_STD = 0.15
+
+
+def _field(default, help: str, *, cli: bool = True, resume_must_match: bool = False, **extra):
+    """A TrainConfig field with its help text (shown by the CLI) and whether resume must keep it."""
+    return dataclasses.field(default=default, metadata={"help": help, "cli": cli,
+                                                        "resume_must_match": resume_must_match, **extra})
 
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Everything that defines a run (saved in every checkpoint). Defaults = the reference recipe."""
-    epochs: int = 100
-    batch_size: int = training.BATCH_SIZE
-    latent_dim: int = models.LATENT_DIM
-    num_classes: int = models.NUM_CLASSES
-    lr: float = training.LEARNING_RATE
-    beta1: float = training.ADAM_BETA1
-    soft_one: float = training.SOFT_ONE
-    realness_weight: float = 1.0
-    class_weight: float = 1.0
-    seed: int = 0
-    explicit_gradients: bool = False  # True: per-loss gradients summed (2 backward passes, same result)
-    log_every: int = 10
-    keep_checkpoints: int = 3
-    sample_rows: int = 10
-    conv_impl: str = "auto"
-    # > 0: also keep an exponential moving average of the generator (a remedy taught in notebook 6;
-    # it only reads the generator, so training itself is the reference recipe either way)
-    ema_decay: float = 0.0
-    # data-parallel devices: each batch is split over this many devices of a 1-D mesh (see
-    # acgan_lib.parallel); 0 = all local devices of the backend, 1 on CPU. Not part of the recipe:
-    # a run may resume on another device count.
-    devices: int = 0
+    """Everything that defines a run (saved in every checkpoint). Defaults = the reference recipe.
+
+    Each field's metadata holds its help text (the CLI's ``train --help`` is built from it) and
+    whether a resumed run must use the same value (:meth:`resume_must_match`).
+    """
+    epochs: int = _field(100, "epochs to train to")
+    batch_size: int = _field(training.BATCH_SIZE, "real digits per iteration (the generator step uses twice "
+                             "as many)", resume_must_match=True)
+    latent_dim: int = _field(models.LATENT_DIM, "length of the latent vector z", resume_must_match=True)
+    num_classes: int = _field(models.NUM_CLASSES, "number of digit classes", cli=False, resume_must_match=True)
+    lr: float = _field(training.LEARNING_RATE, "Adam learning rate of both networks", resume_must_match=True)
+    beta1: float = _field(training.ADAM_BETA1, "Adam beta1 of both networks", resume_must_match=True)
+    soft_one: float = _field(training.SOFT_ONE, "realness target for real digits (one-sided label smoothing: "
+                             "0.95 instead of 1 keeps the discriminator from becoming over-confident); "
+                             "also the generator's target", resume_must_match=True)
+    realness_weight: float = _field(1.0, "weight of the realness loss term", cli=False, resume_must_match=True)
+    class_weight: float = _field(1.0, "weight of the class loss term", cli=False, resume_must_match=True)
+    seed: int = _field(0, "random seed (weights, batches, noise)", resume_must_match=True)
+    explicit_gradients: bool = _field(False, "compute each loss's gradient separately and add them (same "
+                                      "update, two backward passes)")
+    log_every: int = _field(10, "fetch metrics and append to losses.csv every N iterations")
+    keep_checkpoints: int = _field(3, "how many of the newest checkpoints to keep", cli=False)
+    sample_rows: int = _field(10, "rows of the sample grid written at every epoch end", cli=False)
+    conv_impl: str = _field("auto", "transposed-convolution implementation: auto, matmul or xla (same math)",
+                            choices=CONV_IMPLS)
+    ema_decay: float = _field(0.0, "also keep a moving average of the generator with this decay, e.g. 0.999 "
+                              "(0 = off; training is unchanged either way); export it with export --ema")
+    devices: int = _field(0, "split each batch over this many devices (data parallel, acgan_lib.parallel; the "
+                          "batch size must be a multiple); 0 = all local GPUs/TPUs, 1 on a CPU. Not part of "
+                          "the recipe: a run may resume on another device count")
+
+    def __post_init__(self) -> None:
+        # accept what a NumPy user passes: np.int64(100) batch sizes, np.float32 rates
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.type in ("int", int) and isinstance(v, np.integer):
+                setattr(self, f.name, int(v))
+            elif f.type in ("float", float) and isinstance(v, (np.floating, np.integer)):
+                setattr(self, f.name, float(v))
+
+    @classmethod
+    def resume_must_match(cls) -> list[str]:
+        """Settings a resumed run must share with its checkpoint (they change what training computes)."""
+        return [f.name for f in dataclasses.fields(cls) if f.metadata.get("resume_must_match")]
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
+        for f in dataclasses.fields(self):
+            v, want = getattr(self, f.name), {"int": int, "float": (int, float), "bool": bool, "str": str}[f.type]
+            if isinstance(v, bool) and f.type != "bool" or not isinstance(v, want):
+                raise ValueError(f"{f.name} must be of type {f.type}, got {v!r}")
         checks = [
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
@@ -71,9 +116,12 @@ class TrainConfig:
             (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number, got {self.lr}"),
             (0 <= self.beta1 < 1, f"beta1 must be in [0, 1), got {self.beta1}"),
             (0 < self.soft_one <= 1, f"soft_one must be in (0, 1], got {self.soft_one}"),
+            (math.isfinite(self.realness_weight) and math.isfinite(self.class_weight),
+             f"loss weights must be finite, got {self.realness_weight}, {self.class_weight}"),
             (self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}"),
             (self.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}"),
-            (self.conv_impl in ("auto", "matmul", "xla"), f"conv_impl must be auto|matmul|xla, got {self.conv_impl}"),
+            (self.sample_rows >= 1, f"sample_rows must be >= 1, got {self.sample_rows}"),
+            (self.conv_impl in CONV_IMPLS, f"conv_impl must be auto|matmul|xla, got {self.conv_impl}"),
             (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}"),
             (self.devices >= 0, f"devices must be >= 0 (0 = all local devices), got {self.devices}"),
         ]
@@ -87,7 +135,7 @@ class TrainConfig:
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss became NaN/inf; training stopped and the last good checkpoint was left untouched."""
+    """A loss became NaN/inf or exceeded :data:`DIVERGENCE_LIMIT`; no checkpoint of the diverged state was saved."""
 
 
 class Interrupted(Exception):
@@ -103,6 +151,105 @@ def _copy_of(module: nnx.Module) -> nnx.Module:
     twin = nnx.clone(module)
     nnx.update(twin, jax.tree.map(jnp.copy, nnx.state(module)))
     return twin
+
+
+# ----------------------------------------------------------------------------- the run log
+class RunLog:
+    """A run's ``losses.csv``: one row per iteration, appended as training goes.
+
+    Appending is not atomic, so a crash can leave a torn last line; :meth:`read` and
+    :meth:`truncate` skip such a line (a row whose step is not a whole number or that has too few
+    fields) instead of failing, and :meth:`truncate` rewrites the file atomically.
+    """
+
+    def __init__(self, out_dir: str | Path):
+        self.path = Path(out_dir) / "losses.csv"
+
+    def rows(self) -> list[dict[str, str]]:
+        """The complete rows, as strings (torn or unparsable lines left out)."""
+        if not self.path.exists():
+            return []
+        with open(self.path, newline="") as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or []
+            out = []
+            for r in reader:
+                if None in r or any(r.get(k) is None for k in header):   # torn: too many / too few fields
+                    continue
+                try:
+                    int(r["step"])
+                except (KeyError, TypeError, ValueError):
+                    continue
+                out.append(r)
+        return out
+
+    def truncate(self, step: int) -> None:
+        """Drop rows past ``step`` (written after the checkpoint, before a crash) and any torn line."""
+        if not self.path.exists():
+            return
+        with open(self.path, newline="") as f:
+            header = next(csv.reader(f), None)
+        if not header:
+            self.path.unlink()
+            return
+        keep = [r for r in self.rows() if int(r["step"]) <= step]
+        with files.atomic_write(self.path, "w") as f:
+            w = csv.DictWriter(f, header, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(keep)
+
+    def append(self, rows: list[dict]) -> None:
+        new = not self.path.exists()
+        with open(self.path, "a", newline="") as f:
+            w = csv.DictWriter(f, LOG_COLUMNS, extrasaction="ignore")
+            if new:
+                w.writeheader()
+            for r in rows:
+                w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+
+
+def read_log(out_dir: str | Path) -> dict[str, np.ndarray]:
+    """The run's ``losses.csv`` as columns of floats (a torn last line is skipped)."""
+    rows = RunLog(out_dir).rows()
+    if not rows and not (Path(out_dir) / "losses.csv").exists():
+        raise FileNotFoundError(f"{Path(out_dir) / 'losses.csv'} does not exist; is {out_dir} a run directory?")
+    return {k: np.array([float(r[k]) for r in rows if r.get(k) not in (None, "")]) for k in LOG_COLUMNS}
+
+
+def check_losses(rows: list[dict], checkpoint_dir: Path, lr: float) -> None:
+    """Raise :class:`TrainingDiverged` at the first loss that is NaN/inf or beyond DIVERGENCE_LIMIT."""
+    for row in rows:
+        for k in LOSS_KEYS:
+            v = row[k]
+            if not math.isfinite(v) or abs(v) > DIVERGENCE_LIMIT:
+                why = f"became {v}" if not math.isfinite(v) else f"reached {v:.3g} (beyond {DIVERGENCE_LIMIT:g})"
+                raise TrainingDiverged(f"{k} {why} at step {row['step']}; training stopped. "
+                                       f"{_what_checkpoints_exist(checkpoint_dir)} Lower --lr (now {lr}) "
+                                       f"or check the data.")
+
+
+def _what_checkpoints_exist(root: Path) -> str:
+    """A sentence naming the newest saved checkpoint, or saying that none was written."""
+    found = checkpoint.complete_checkpoints(root) if root.is_dir() else []
+    if not found:
+        return "No checkpoint was written before that (nothing to resume from)."
+    return f"The newest checkpoint, {found[-1]} (saved before the problem), was left untouched."
+
+
+@contextlib.contextmanager
+def _stop_on_signals(on_signal: Callable[[int], None]) -> Iterator[None]:
+    """Route SIGINT/SIGTERM to ``on_signal`` inside the block (main thread only), restoring the old handlers."""
+    old = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, lambda signum, frame: on_signal(signum))
+    except ValueError:  # not in the main thread: signals stay with their default handlers
+        pass
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
 
 
 _ITERATIONS: dict = {}
@@ -121,7 +268,7 @@ def _make_iteration(graphdef, cfg: TrainConfig, mesh=None):
 
 
 def _build_iteration(graphdef, cfg: TrainConfig, mesh=None):
-    shard = parallel.batch_constraint(mesh)
+    shard = parallel.batch_constraint(mesh)   # the identity on one device
 
     def iteration(state, images, labels, perm, step_in_epoch, step, root_key):
         objects = nnx.merge(graphdef, state)
@@ -144,6 +291,10 @@ class Trainer:
     ``out_dir`` gets ``checkpoints/``, ``metadata.json`` (reference-style progress),
     ``losses.csv`` (one row per step), ``samples/epoch_XXXX.png`` (10 columns = classes, each row
     one shared z).
+
+    ``gen``, ``disc``, ``g_opt``, ``d_opt`` and ``gen_ema`` are always up to date when read
+    (also inside an ``on_log`` callback): the fused iteration works on a flat copy of their state
+    and donates its buffers, and reading an attribute points the modules at the current state.
     """
 
     def __init__(self, config: TrainConfig, dataset: Dataset, out_dir: str | Path,
@@ -151,7 +302,8 @@ class Trainer:
         config.validate()
         n = len(dataset)
         if n < config.batch_size:
-            raise ValueError(f"batch_size {config.batch_size} is larger than the data set ({n} digits)")
+            raise ValueError(f"batch_size {config.batch_size} is larger than the data set ({n} digits); "
+                             f"use a batch size of at most {n}")
         models.check_images(dataset.images)
         models.check_labels(dataset.labels, num_classes=config.num_classes, name="dataset labels")
         self.cfg = config
@@ -163,17 +315,16 @@ class Trainer:
         parallel.check_divisible(config.batch_size, self.num_devices)
         # one device: no mesh at all, the plain single-device program
         self.mesh = parallel.make_mesh(self.num_devices) if self.num_devices > 1 else None
-        self.gen = models.Generator(config.latent_dim, config.num_classes, rngs=nnx.Rngs(config.seed),
-                                    conv_impl=config.conv_impl)
-        self.disc = models.Discriminator(config.num_classes, rngs=nnx.Rngs(config.seed + 1))
-        self.g_opt = training.make_optimizer(self.gen, config.lr, config.beta1)
-        self.d_opt = training.make_optimizer(self.disc, config.lr, config.beta1)
-        # the generator's moving average (config.ema_decay > 0); starts equal to the generator
-        self.gen_ema = _copy_of(self.gen) if config.ema_decay else None
+        gen = models.Generator(config.latent_dim, config.num_classes, rngs=nnx.Rngs(config.seed),
+                               conv_impl=config.conv_impl)
+        disc = models.Discriminator(config.num_classes, rngs=nnx.Rngs(config.seed + 1))
+        self._objs: dict[str, Any] = {"generator": gen, "discriminator": disc,
+                                      "generator_optimizer": training.make_optimizer(gen, config.lr, config.beta1),
+                                      "discriminator_optimizer": training.make_optimizer(disc, config.lr, config.beta1)}
+        if config.ema_decay:  # the generator's moving average; starts equal to the generator
+            self._objs["generator_ema"] = _copy_of(gen)
         self.step = 0  # iterations done
-        self._graphdef, self._state = nnx.split(self._modules())
-        self._state = self._replicate(self._state)
-        self._iteration = _make_iteration(self._graphdef, config, self.mesh)
+        self._split()
         self._images = self._replicate(jnp.asarray(dataset.images))
         self._labels = self._replicate(jnp.asarray(dataset.labels, jnp.int32))
         self._step_key = jax.random.key(config.seed)
@@ -181,28 +332,45 @@ class Trainer:
         zkey = jax.random.fold_in(jax.random.key(config.seed + 2), 0)
         self.sample_z = models.sample_latent(zkey, config.sample_rows, config.latent_dim)
         self._stop_signal: int | None = None
+        self.run_log = RunLog(self.out)
         self.train_seconds = 0.0   # wall time spent in train() over the whole run (kept across resumes)
         self.command = ""          # how the run was started (recorded in checkpoints)
 
     # -------------------------------------------------------------- state plumbing
-    def _modules(self) -> tuple:
-        base = (self.gen, self.disc, self.g_opt, self.d_opt)
-        return base + (self.gen_ema,) if self.gen_ema is not None else base
+    def _split(self) -> None:
+        """(Re)build the flat state the fused iteration works on from the nnx objects."""
+        self._graphdef, self._state = nnx.split(tuple(self._objs.values()))
+        self._state = self._replicate(self._state)
+        self._iteration = _make_iteration(self._graphdef, self.cfg, self.mesh)
+        self._stale = False
 
     def _replicate(self, tree):
         """Put ``tree`` on every device of the mesh (a no-op on one device)."""
         return tree if self.mesh is None else jax.device_put(tree, parallel.replicated(self.mesh))
 
-    def _sync_modules(self) -> None:
-        """Point the nnx objects at the current (jit-updated) state."""
-        nnx.update(self._modules(), self._state)
+    def _synced(self) -> dict[str, Any]:
+        """The nnx objects, pointed at the current (jit-updated) state if they lag behind it."""
+        if self._stale:
+            nnx.update(tuple(self._objs.values()), self._state)
+            self._stale = False
+        return self._objs
 
-    def _objects(self) -> dict[str, Any]:
-        objs = {"generator": self.gen, "discriminator": self.disc,
-                "generator_optimizer": self.g_opt, "discriminator_optimizer": self.d_opt}
-        if self.gen_ema is not None:
-            objs["generator_ema"] = self.gen_ema
-        return objs
+    def _run(self, perm: jax.Array) -> Any:
+        """One fused iteration at ``self.step``; returns its device metrics."""
+        if not self._stale:   # the modules are current: take any change made to them since
+            self._state = self._replicate(nnx.state(tuple(self._objs.values())))
+        self._state, m = self._iteration(self._state, self._images, self._labels, perm,
+                                         self.step % self.steps_per_epoch, self.step, self._step_key)
+        self._stale = True
+        self.step += 1
+        return m
+
+    gen = property(lambda self: self._synced()["generator"], doc="The generator (current).")
+    disc = property(lambda self: self._synced()["discriminator"], doc="The discriminator (current).")
+    g_opt = property(lambda self: self._synced()["generator_optimizer"], doc="The generator's Adam state.")
+    d_opt = property(lambda self: self._synced()["discriminator_optimizer"], doc="The discriminator's Adam state.")
+    gen_ema = property(lambda self: self._synced().get("generator_ema"),
+                       doc="The generator's moving average (None unless ema_decay > 0).")
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -210,97 +378,104 @@ class Trainer:
 
     def save_checkpoint(self) -> Path:
         """Save the full training state at the current step (atomic)."""
-        self._sync_modules()
         epoch, in_epoch = divmod(self.step, self.steps_per_epoch)
         meta = {"config": dataclasses.asdict(self.cfg), "epoch": epoch, "step_in_epoch": in_epoch,
                 "data_source": self.dataset.source, "num_examples": len(self.dataset),
                 "train_seconds": round(self.train_seconds, 1), "command": self.command}
-        return checkpoint.save(self.checkpoint_dir, self.step, self._objects(), meta,
+        return checkpoint.save(self.checkpoint_dir, self.step, self._synced(), meta,
                                keep=self.cfg.keep_checkpoints)
 
-    def restore(self, path: str | Path | None = None) -> dict:
-        """Load the latest checkpoint (of ``path`` or this run); training continues from its step."""
-        path = path or self.out
-        meta = checkpoint.read_meta(path)
+    # -------------------------------------------------------------- resume
+    def _check_resumable(self, meta: dict, ckpt: Path) -> None:
+        """Refuse a checkpoint whose recipe or data differ from this run's (CheckpointError)."""
         saved = meta.get("config", {})
-        for key in ("latent_dim", "num_classes", "batch_size", "seed", "lr", "beta1", "soft_one",
-                    "realness_weight", "class_weight"):
+        for key in TrainConfig.resume_must_match():
             if key in saved and saved[key] != getattr(self.cfg, key):
                 raise checkpoint.CheckpointError(
-                    f"{checkpoint.resolve(path)}: the run was started with {key}={saved[key]} but this "
-                    f"run asks for {key}={getattr(self.cfg, key)}; resume with --{key.replace('_', '-')} "
-                    f"{saved[key]} or start a new --out directory")
+                    f"{ckpt}: the run was started with {key}={saved[key]} but this run asks for "
+                    f"{key}={getattr(self.cfg, key)}; resume with --{key.replace('_', '-')} {saved[key]} "
+                    f"or start a new --out directory")
         if meta.get("num_examples") not in (None, len(self.dataset)):
             raise checkpoint.CheckpointError(
                 f"the run was trained on {meta['num_examples']} digits ({meta.get('data_source')}) but the "
                 f"data now has {len(self.dataset)}; resume with the same --data")
-        self._sync_modules()
-        objects = self._objects()
-        start_ema = self.gen_ema is not None and "generator_ema" not in meta.get("objects", [])
-        if start_ema:  # switching the average on later is allowed: it does not change training
-            del objects["generator_ema"]
-        checkpoint.load(path, objects)
-        if start_ema:
-            self.gen_ema = _copy_of(self.gen)
-            self.log(f"the generator's moving average (ema_decay={self.cfg.ema_decay}) starts at step {meta['step']}")
-        self._graphdef, self._state = nnx.split(self._modules())
-        self._state = self._replicate(self._state)
+
+    def restore(self, path: str | Path | None = None) -> dict:
+        """Load the newest valid checkpoint (of ``path`` or this run); training continues from its step.
+
+        A damaged newest checkpoint is skipped for the newest valid one (with a message).  A run
+        that kept a moving average of the generator keeps it even when this trainer was built
+        without ``ema_decay`` (the saved decay is used, with a message); a run without one starts
+        it here when ``ema_decay > 0``.
+        """
+        path = path or self.out
+        base = dict(self._synced())
+        objects: dict[str, Any] = {}
+        plan: dict[str, Any] = {}    # what the chosen checkpoint needs for the moving average
+
+        def check(meta: dict, ckpt: Path) -> None:   # decides, per candidate checkpoint, what to load
+            self._check_resumable(meta, ckpt)
+            objects.clear()
+            objects.update(base)
+            plan.clear()
+            had_ema = "generator_ema" in meta.get("objects", [])
+            if had_ema and "generator_ema" not in objects:
+                decay = checkpoint.config_value(meta, "ema_decay", float, 0.0, ckpt)
+                objects["generator_ema"] = _copy_of(base["generator"])
+                plan.update(adopt_decay=decay, message=f"the run keeps a moving average of the generator; "
+                            f"continuing it with its ema_decay={decay} (pass --ema-decay to change the decay)")
+            elif not had_ema and "generator_ema" in objects:
+                # switching the average on later is allowed: it does not change training
+                del objects["generator_ema"]
+                plan.update(start=True, message=f"the generator's moving average (ema_decay="
+                            f"{self.cfg.ema_decay}) starts at step {meta['step']}")
+
+        meta, ckpt = checkpoint.load_newest_valid(path, objects, check_meta=check, log=self.log)
+        if "adopt_decay" in plan:
+            self.cfg = dataclasses.replace(self.cfg, ema_decay=plan["adopt_decay"])
+            self._objs["generator_ema"] = objects["generator_ema"]
+        elif plan.get("start"):
+            self._objs["generator_ema"] = _copy_of(self._objs["generator"])
+        if plan:
+            self.log(plan["message"])
+        self._split()
         self.step = int(meta["step"])
         self.train_seconds = float(meta.get("train_seconds", 0.0))
-        self._truncate_log()
-        self.log(f"resumed from {checkpoint.resolve(path)} at step {self.step} (epoch {meta.get('epoch')})")
+        self.run_log.truncate(self.step)
+        self.log(f"resumed from {ckpt} at step {self.step} (epoch {meta.get('epoch')})")
         return meta
 
     # -------------------------------------------------------------- outputs
-    def _truncate_log(self) -> None:
-        """Drop loss-log rows past the restored step (written after the checkpoint, before a crash)."""
-        path = self.out / "losses.csv"
-        if not path.exists():
-            return
-        with open(path) as f:
-            rows = list(csv.reader(f))
-        keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= self.step]
-        with open(path, "w", newline="") as f:
-            csv.writer(f).writerows(keep)
-
-    def _append_log(self, rows: list[dict]) -> None:
-        path = self.out / "losses.csv"
-        new = not path.exists()
-        with open(path, "a", newline="") as f:
-            w = csv.DictWriter(f, LOG_COLUMNS, extrasaction="ignore")
-            if new:
-                w.writeheader()
-            for r in rows:
-                w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-
     def sample_grid(self) -> np.ndarray:
         """(rows * num_classes, 28, 28, 1): row r = shared z_r, column c = class c (inference mode)."""
-        self._sync_modules()
         rows, c = self.cfg.sample_rows, self.cfg.num_classes
         z = jnp.repeat(self.sample_z, c, axis=0)
         labels = jnp.tile(jnp.arange(c, dtype=jnp.int32), rows)
-        return np.asarray(_sample(self.gen, z, labels))
+        return models.generate(self.gen, labels, z=z)
+
+    def write_metadata(self, total_epochs: int, **extra: Any) -> None:
+        """``metadata.json``: reference-style progress (every run folder has one, also after Ctrl-C)."""
+        epoch = self.step // self.steps_per_epoch
+        files.write_json_atomic(self.out / "metadata.json", {
+            "total_epochs": total_epochs, "current_epoch": epoch, "completed": epoch >= total_epochs,
+            "last_updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "step": self.step,
+            "data_source": self.dataset.source, "train_seconds": round(self.train_seconds, 1), **extra})
 
     def _write_epoch_outputs(self, epoch: int, total_epochs: int) -> None:
         plotting.save_png(plotting.tile(self.sample_grid(), self.cfg.num_classes),
                           self.out / "samples" / f"epoch_{epoch:04d}.png")
-        checkpoint.write_json_atomic(self.out / "metadata.json", {
-            "total_epochs": total_epochs, "current_epoch": epoch, "completed": epoch >= total_epochs,
-            "last_updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "step": self.step,
-            "data_source": self.dataset.source, "train_seconds": round(self.train_seconds, 1)})
+        self.write_metadata(total_epochs)
 
     # -------------------------------------------------------------- benchmarking helpers
     def _epoch_permutation(self, epoch: int) -> jax.Array:
         """The shuffle of ``epoch``: a function of (seed, epoch) only, so resume repeats it."""
         return jax.random.permutation(jax.random.fold_in(self._shuffle_key, epoch), len(self.dataset))
 
-    def _iteration_args(self, i: int, perm: jax.Array):
-        return (self._images, self._labels, perm, i % self.steps_per_epoch, i, self._step_key)
-
     def compile_seconds(self) -> float:
         """Compile the fused iteration ahead of time; returns the seconds XLA took."""
         t0 = time.perf_counter()
-        self._iteration.lower(self._state, *self._iteration_args(0, self._epoch_permutation(0))).compile()
+        self._iteration.lower(self._state, self._images, self._labels, self._epoch_permutation(0), 0, 0,
+                              self._step_key).compile()
         return time.perf_counter() - t0
 
     def run_iterations(self, n: int) -> float:
@@ -311,131 +486,74 @@ class Trainer:
         perm = self._epoch_permutation(0)
         t0 = time.perf_counter()
         m = None
-        for _ in range(n):
-            self._state, m = self._iteration(self._state, *self._iteration_args(self.step, perm))
-            self.step += 1
+        for _ in range(int(n)):
+            m = self._run(perm)
         jax.block_until_ready((self._state, m))
         return time.perf_counter() - t0
 
     # -------------------------------------------------------------- the loop
-    def _on_signal(self, signum, frame) -> None:
-        self._stop_signal = signum
+    def _rows(self, pending: list[tuple[int, Any]], images_per_s: float) -> list[dict]:
+        """Fetch the pending device metrics and turn them into log rows."""
+        fetched = jax.device_get([m for _, m in pending])
+        return [{"step": step, "epoch": step / self.steps_per_epoch, "images_per_s": images_per_s,
+                 "train_seconds": round(self.train_seconds, 2), **{k: float(v) for k, v in m.items()}}
+                for (step, _), m in zip(pending, fetched)]
 
     def train(self, epochs: int | None = None, max_steps: int | None = None, progress: bool = True,
               on_log: Callable[[list[dict]], None] | None = None) -> list[dict]:
         """Train until epoch ``epochs`` (default: config.epochs) or ``max_steps`` total iterations.
 
-        Returns the metric rows logged during this call.  SIGINT/SIGTERM: finish the current
-        step, save a checkpoint, raise :class:`Interrupted`.  A non-finite loss raises
-        :class:`TrainingDiverged` without saving.  A checkpoint and epoch outputs are written at
-        every epoch end; ``max_steps`` ends with a checkpoint too.
+        Returns the metric rows logged during this call; ``on_log(rows)`` is called with each
+        batch of rows (the trainer's modules are current inside it).  A checkpoint and the epoch's
+        outputs (sample grid, ``metadata.json``) are written at every epoch end; ``max_steps``
+        ends with a checkpoint too.  SIGINT/SIGTERM: finish the current step (and its epoch's
+        outputs), save a checkpoint and ``metadata.json``, raise :class:`Interrupted`.  A loss
+        that is NaN/inf or beyond :data:`DIVERGENCE_LIMIT` raises :class:`TrainingDiverged`
+        without saving.  The run directory is locked against a second writer meanwhile.
         """
         from tqdm.auto import tqdm
 
-        epochs = epochs or self.cfg.epochs
-        end = epochs * self.steps_per_epoch
-        if max_steps is not None:
-            end = min(end, max_steps)
-        self.out.mkdir(parents=True, exist_ok=True)
+        epochs = int(epochs or self.cfg.epochs)
+        end = epochs * self.steps_per_epoch if max_steps is None else min(epochs * self.steps_per_epoch, int(max_steps))
         history: list[dict] = []
         pending: list[tuple[int, Any]] = []
-        old_handlers = {}
-        try:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                old_handlers[sig] = signal.signal(sig, self._on_signal)
-        except ValueError:  # not in the main thread
-            old_handlers = {}
-        bar = tqdm(total=end, initial=self.step, disable=not progress, unit="it", dynamic_ncols=True)
-        t_last, n_last = time.perf_counter(), 0
-        t_start, seconds_before = t_last, self.train_seconds
+        self._stop_signal = None
         perm, perm_epoch = None, -1
+        t_start, seconds_before = time.perf_counter(), self.train_seconds
+        t_last, n_last = t_start, 0
 
-        def flush():
-            nonlocal t_last, n_last
-            if not pending:
-                return
-            fetched = jax.device_get([m for _, m in pending])
-            now = time.perf_counter()
-            # real training digits consumed per second (one batch per iteration)
-            ips = n_last * self.cfg.batch_size / max(now - t_last, 1e-9)
-            t_last, n_last = now, 0
-            rows = []
-            for (step, _), m in zip(pending, fetched):
-                row = {"step": step, "epoch": step / self.steps_per_epoch, "images_per_s": ips,
-                       **{k: float(v) for k, v in m.items()}}
-                for k in LOSS_KEYS:
-                    if not math.isfinite(row[k]):
-                        pending.clear()
-                        raise TrainingDiverged(
-                            f"{k} became {row[k]} at step {step}; training stopped and the last good "
-                            f"checkpoint in {self.checkpoint_dir} was left untouched. Lower --lr "
-                            f"(now {self.cfg.lr}) or check the data.")
-                rows.append(row)
-            pending.clear()
-            self.train_seconds = seconds_before + (now - t_start)
-            for r in rows:
-                r["train_seconds"] = round(self.train_seconds, 2)
-            self._append_log(rows)
-            history.extend(rows)
-            if on_log:
-                on_log(rows)
-            last = rows[-1]
-            bar.set_postfix(epoch=f"{last['epoch']:.2f}", d=f"{last['d_loss']:.3f}", g=f"{last['g_loss']:.3f}",
-                            img_s=f"{ips:.0f}")
+        def signal_received(signum: int) -> None:
+            self._stop_signal = signum
 
-        try:
+        with files.RunLock(self.out, log=self.log), _stop_on_signals(signal_received), \
+                tqdm(total=end, initial=self.step, disable=not progress, unit="it", dynamic_ncols=True) as bar:
             while self.step < end:
-                epoch, in_epoch = divmod(self.step, self.steps_per_epoch)
+                epoch = self.step // self.steps_per_epoch
                 if epoch != perm_epoch:
-                    perm = self._epoch_permutation(epoch)
-                    perm_epoch = epoch
-                self._state, m = self._iteration(self._state, *self._iteration_args(self.step, perm))
-                self.step += 1
+                    perm, perm_epoch = self._epoch_permutation(epoch), epoch
+                pending.append((self.step + 1, self._run(perm)))
                 n_last += 1
-                pending.append((self.step, m))
                 bar.update(1)
                 epoch_done = self.step % self.steps_per_epoch == 0
-                if len(pending) >= self.cfg.log_every or epoch_done or self.step == end:
-                    flush()
-                if self._stop_signal is not None:
-                    flush()
+                if len(pending) >= self.cfg.log_every or epoch_done or self.step == end or self._stop_signal:
+                    now = time.perf_counter()
+                    self.train_seconds = seconds_before + (now - t_start)
+                    rows = self._rows(pending, n_last * self.cfg.batch_size / max(now - t_last, 1e-9))
+                    pending.clear()
+                    t_last, n_last = now, 0
+                    check_losses(rows, self.checkpoint_dir, self.cfg.lr)
+                    self.run_log.append(rows)
+                    history.extend(rows)
+                    if on_log:
+                        on_log(rows)
+                    bar.set_postfix(epoch=f"{rows[-1]['epoch']:.2f}", d=f"{rows[-1]['d_loss']:.3f}",
+                                    g=f"{rows[-1]['g_loss']:.3f}", img_s=f"{rows[-1]['images_per_s']:.0f}")
+                if epoch_done or self.step == end or self._stop_signal:
                     path = self.save_checkpoint()
-                    raise Interrupted(self.step, path)
-                if epoch_done:
-                    self.save_checkpoint()
+                if epoch_done:   # before honouring a signal, so no epoch loses its grid and metadata
                     self._write_epoch_outputs(self.step // self.steps_per_epoch, epochs)
-                elif self.step == end:
-                    self.save_checkpoint()
-        finally:
-            bar.close()
-            for sig, h in old_handlers.items():
-                signal.signal(sig, h)
-            self._stop_signal = None
-        self._sync_modules()
+                if self._stop_signal:
+                    self.write_metadata(epochs, interrupted=True)
+                    raise Interrupted(self.step, path)
+        self._synced()
         return history
-
-
-@nnx.jit
-def _sample(gen: models.Generator, z: jax.Array, labels: jax.Array) -> jax.Array:
-    return gen(z, labels, train=False)
-
-
-def generate(gen: models.Generator, labels, key: jax.Array | None = None, z: jax.Array | None = None) -> np.ndarray:
-    """Digits of the given classes from a generator in inference mode.
-
-    labels (N,) int in 0..num_classes-1; z (N, latent_dim) or drawn U[-1, 1] from ``key``.
-    Returns (N, 28, 28, 1) float32 in [-1, 1].
-    """
-    labels = np.asarray(labels)
-    models.check_labels(labels, num_classes=gen.num_classes)
-    if z is None:
-        z = models.sample_latent(key if key is not None else jax.random.key(0), len(labels), gen.latent_dim)
-    models.check_latent(z, gen.latent_dim, n=len(labels))
-    return np.asarray(_sample(gen, jnp.asarray(z, jnp.float32), jnp.asarray(labels, jnp.int32)))
-
-
-def read_log(out_dir: str | Path) -> dict[str, np.ndarray]:
-    """The run's ``losses.csv`` as columns of floats."""
-    with open(Path(out_dir) / "losses.csv") as f:
-        rows = list(csv.DictReader(f))
-    return {k: np.array([float(r[k]) for r in rows if r.get(k) not in (None, "")]) for k in LOG_COLUMNS}

@@ -39,6 +39,7 @@ from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
@@ -74,12 +75,18 @@ def class_loss(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
     return optax.softmax_cross_entropy_with_integer_labels(class_logits, labels).mean()
 
 
+def weighted_terms(weights: LossWeights, realness_logits: jax.Array, realness_targets: jax.Array,
+                   class_logits: jax.Array, class_targets: jax.Array) -> dict[str, jax.Array]:
+    """The two named, weighted loss terms both steps minimise: {"realness_loss", "class_loss"}."""
+    return {"realness_loss": weights.realness * realness_loss(realness_logits, realness_targets),
+            "class_loss": weights.classification * class_loss(class_logits, class_targets)}
+
+
 def _metrics(terms: Mapping[str, jax.Array], realness_logits, realness_targets, class_logits, class_targets):
-    """Loss terms, their sum, and the two accuracies (realness judged against target > 0.5)."""
+    """Every loss term (by its own name), their sum, and the two accuracies (realness: target > 0.5)."""
     return {
-        "loss": terms["realness_loss"] + terms["class_loss"],
-        "realness_loss": terms["realness_loss"],
-        "class_loss": terms["class_loss"],
+        "loss": sum(terms.values()),
+        **terms,
         "realness_accuracy": jnp.mean((realness_logits > 0) == (realness_targets > 0.5)),
         "class_accuracy": jnp.mean(jnp.argmax(class_logits, -1) == class_targets),
     }
@@ -93,10 +100,7 @@ def discriminator_loss_terms(disc: models.Discriminator, images, realness_target
     Returns ``(terms, aux)``: terms {"realness_loss", "class_loss"} (weighted), aux the logits.
     """
     realness_logits, class_logits = disc(images, train=True, rngs=dropout_key)
-    terms = {
-        "realness_loss": weights.realness * realness_loss(realness_logits, realness_targets),
-        "class_loss": weights.classification * class_loss(class_logits, class_targets),
-    }
+    terms = weighted_terms(weights, realness_logits, realness_targets, class_logits, class_targets)
     return terms, {"realness_logits": realness_logits, "class_logits": class_logits}
 
 
@@ -113,10 +117,7 @@ def generator_loss_terms(gen: models.Generator, disc: models.Discriminator, z, l
     images = gen(z, labels, train=True)
     realness_logits, class_logits = disc(images, train=True, rngs=dropout_key)
     targets = jnp.full((z.shape[0],), soft_one, jnp.float32)
-    terms = {
-        "realness_loss": weights.realness * realness_loss(realness_logits, targets),
-        "class_loss": weights.classification * class_loss(class_logits, labels),
-    }
+    terms = weighted_terms(weights, realness_logits, targets, class_logits, labels)
     return terms, {"realness_logits": realness_logits, "class_logits": class_logits,
                    "realness_targets": targets, "images": images}
 
@@ -126,30 +127,37 @@ def per_loss_gradients(module: nnx.Module, terms_fn: Callable[[nnx.Module], tupl
                        *, explicit: bool = True):
     """Gradients of each named loss term w.r.t. ``module``'s parameters, and their sum.
 
-    ``terms_fn(module) -> (terms, aux)``.  Returns ``(grads, terms, aux)`` where ``grads`` maps
-    each term name to its gradient pytree (an ``nnx.State`` shaped like ``nnx.state(module,
-    nnx.Param)``) plus ``"total"``: the sum of the per-term gradients.  With ``explicit=False`` only
-    ``"total"`` is computed, in one backward pass through the summed loss (same value).
+    ``terms_fn(module) -> (terms, aux)`` with ``terms`` a dict of scalar losses; their names are
+    taken from it.  Returns ``(grads, terms, aux)`` where ``grads`` maps each term name to its
+    gradient pytree (an ``nnx.State`` shaped like ``nnx.state(module, nnx.Param)``) plus
+    ``"total"``: the sum of the per-term gradients.  ``explicit=True`` runs the forward pass once
+    and one backward pass per term (``jax.vjp`` with the cotangent 1 on that term, 0 on the
+    others); ``explicit=False`` computes only ``"total"``, in one backward pass through the summed
+    loss (the same value, by linearity).
 
     Non-parameter state the forward pass changes (batch-norm running averages) is written back to
     ``module`` once.
     """
     graphdef, params, rest = nnx.split(module, nnx.Param, ...)
 
-    def loss_of(p, r, name):
-        m = nnx.merge(graphdef, p, r, copy=True)
+    def forward(p):
+        m = nnx.merge(graphdef, p, rest, copy=True)
         terms, aux = terms_fn(m)
-        value = sum(terms.values()) if name == "total" else terms[name]
-        return value, (terms, aux, nnx.state(m, nnx.Not(nnx.Param)))
+        return terms, (aux, nnx.state(m, nnx.Not(nnx.Param)))
 
     if explicit:
+        terms, pullback, (aux, new_rest) = jax.vjp(forward, params, has_aux=True)
         grads = {}
-        for name in ("realness_loss", "class_loss"):
-            grads[name], (terms, aux, new_rest) = jax.grad(loss_of, has_aux=True)(params, rest, name)
-        names = list(grads)
-        grads["total"] = jax.tree.map(lambda *g: sum(g), *[grads[n] for n in names])
+        for name in terms:
+            cotangent = {n: jnp.ones_like(v) if n == name else jnp.zeros_like(v) for n, v in terms.items()}
+            (grads[name],) = pullback(cotangent)
+        grads["total"] = jax.tree.map(lambda *g: sum(g), *grads.values())
     else:
-        g, (terms, aux, new_rest) = jax.grad(loss_of, has_aux=True)(params, rest, "total")
+        def total(p):
+            terms, extra = forward(p)
+            return sum(terms.values()), (terms, extra)
+
+        g, (terms, (aux, new_rest)) = jax.grad(total, has_aux=True)(params)
         grads = {"total": g}
     nnx.update(module, new_rest)
     return grads, terms, aux
@@ -210,6 +218,14 @@ _discriminator_update_jit = nnx.jit(_discriminator_update, static_argnames=("wei
 _generator_update_jit = nnx.jit(_generator_update, static_argnames=("batch_size", "weights", "explicit"))
 
 
+def _check_pair(gen, disc) -> None:
+    """The generator must draw the classes the discriminator names (else the class loss is NaN)."""
+    if getattr(gen, "num_classes", None) != getattr(disc, "num_classes", None):
+        raise ValueError(f"the generator draws {getattr(gen, 'num_classes', '?')} classes but the "
+                         f"discriminator tells {getattr(disc, 'num_classes', '?')} apart; build both with "
+                         f"the same num_classes")
+
+
 def discriminator_step(gen: models.Generator, disc: models.Discriminator, d_opt: nnx.Optimizer,
                        real_images: jax.Array, real_labels: jax.Array, key: jax.Array, *,
                        soft_one: float = SOFT_ONE, weights: LossWeights = LossWeights(),
@@ -226,6 +242,9 @@ def discriminator_step(gen: models.Generator, disc: models.Discriminator, d_opt:
     Returns metrics: loss, realness_loss, class_loss, realness_accuracy, class_accuracy,
     real_probability, fake_probability (device scalars).
     """
+    real_images = jnp.asarray(real_images) if not hasattr(real_images, "dtype") else real_images
+    real_labels = np.asarray(real_labels) if not hasattr(real_labels, "dtype") else real_labels
+    _check_pair(gen, disc)
     models.check_images(real_images, shape=disc.input_shape, value_range=disc.input_range)
     if real_images.shape[0] < 1:
         raise ValueError("real_images must hold at least one image (batch size >= 1), got 0")
@@ -247,8 +266,10 @@ def generator_step(gen: models.Generator, disc: models.Discriminator, g_opt: nnx
     class_accuracy (= fraction recognised as the requested digit), fool_rate, real_probability
     (mean P(real) the discriminator gives these training-mode fakes).
     """
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    batch_size = int(batch_size)   # a NumPy integer is fine; the jit needs a Python int
+    _check_pair(gen, disc)
     return _generator_update_jit(gen, disc, g_opt, batch_size, key, soft_one, weights, explicit)
 
 
@@ -275,6 +296,15 @@ def update_ema(ema: nnx.Module, model: nnx.Module, decay: float) -> None:
     better digits (Yazici et al. 2019, "The Unusual Effectiveness of Averaging in GAN Training";
     used by ProGAN, StyleGAN, BigGAN).  The average is only read, never trained: the reference
     recipe's updates are exactly the same with or without it.
+
+    Why not ``nnx.EMA`` (flax >= 0.12.8 has it)?  It computes the same recurrence (with
+    ``only=(nnx.Param, nnx.BatchStat)`` it averages the batch-norm statistics too; a test checks
+    the two agree), but it keeps the average as a detached pytree of shadow variables and gives a
+    model only through ``ema.apply_to(model)``.  Here the average *is* a Generator: it is saved
+    in checkpoints under the generator's own array names, exported with ``export --ema``, loaded
+    with ``checkpoint.load_generator`` and evaluated like any generator, and it travels in the
+    trainer's donated flat state as one more module.  Keeping it a module keeps those paths one
+    code path, so this one-line update stays.
     """
     kinds = (nnx.Param, nnx.BatchStat)
     new = jax.tree.map(lambda e, m: e + (1.0 - decay) * (m - e), nnx.state(ema, kinds), nnx.state(model, kinds))

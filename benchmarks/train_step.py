@@ -160,9 +160,9 @@ SWEEP = (100, 250, 500, 1000, 2000)
 
 def conv_impl_name(choice: str) -> str:
     """The transposed-convolution implementation ``choice`` ("auto" resolved for this backend)."""
-    from acgan_lib import models
+    from acgan_lib import conv_transpose
 
-    return models.default_conv_impl() if choice == "auto" else choice
+    return conv_transpose.default_conv_impl() if choice == "auto" else choice
 
 
 def bench_one(ds, batch: int, args, device: str) -> dict:

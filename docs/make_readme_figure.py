@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from acgan_lib import checkpoint, models, plotting, pretrained, trainer  # noqa: E402
+from acgan_lib import checkpoint, models, plotting, pretrained  # noqa: E402
 
 ROWS = 4
 SEED = 0
@@ -32,7 +32,7 @@ def sample_grid(rows: int = ROWS, seed: int = SEED) -> np.ndarray:
     n_cls = gen.num_classes
     z = np.repeat(np.asarray(models.sample_latent(jax.random.key(seed), rows, gen.latent_dim)), n_cls, axis=0)
     labels = np.tile(np.arange(n_cls), rows)
-    return trainer.generate(gen, labels, z=z)
+    return models.generate(gen, labels, z=z)
 
 
 def main() -> int:

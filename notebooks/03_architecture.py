@@ -49,7 +49,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from flax import nnx
 
-from acgan_lib import models, plotting
+from acgan_lib import conv_transpose, models, plotting
 
 # %% [markdown]
 # ## 1. Building the two networks
@@ -187,17 +187,17 @@ assert float(jnp.abs(untrained).max()) < 0.05, "an untrained generator should dr
 # same `kernel` of shape `(5, 5, C_in, C_out)` (HWIO). `jax.lax.conv_transpose`, which
 # `nnx.ConvTranspose` calls, defaults to NHWC / HWIO. On a CPU the matrix product is much faster than
 # XLA's direct transposed convolution (notebook 6 measures it), so `acgan_lib` uses it there and
-# keeps the library layer on GPUs (`models.default_conv_impl()`).
+# picks the faster form per backend (`conv_transpose.default_conv_impl()`).
 
 # %%
 # NBVAL_CHECK_OUTPUT
 x = jax.random.normal(jax.random.key(2), (8, 7, 7, 192))
 kernel = gen.deconv2.kernel[...]
-fast = models.conv_transpose_matmul(x, kernel, (2, 2), "SAME")
+fast = conv_transpose.conv_transpose_matmul(x, kernel, (2, 2), "SAME")
 reference = jax.lax.conv_transpose(x, kernel, (2, 2), "SAME")   # what nnx.ConvTranspose computes
 print("output shape:", fast.shape)
 print("same result (to float rounding):", bool(jnp.allclose(fast, reference, atol=1e-4)))
-print("implementation used on this backend:", models.default_conv_impl() if jax.default_backend() == "cpu" else "xla (GPU)")
+print("implementation used on this backend:", conv_transpose.default_conv_impl())
 
 # %% [markdown]
 # ## Summary

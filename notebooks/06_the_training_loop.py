@@ -60,7 +60,7 @@ import numpy as np
 from flax import nnx
 from IPython.display import Image, display
 
-from acgan_lib import checkpoint, data, exercises, models, plotting, pretrained, trainer, training
+from acgan_lib import checkpoint, conv_transpose, data, exercises, models, plotting, pretrained, trainer, training
 
 # %% [markdown]
 # ## 1. One iteration = a discriminator step, then a generator step
@@ -252,7 +252,7 @@ print("resumed run is bit-identical to the uninterrupted one:",
 x = jax.random.normal(jax.random.key(0), (200, 3, 3, 384))
 kernel = run.gen.deconv1.kernel[...]
 flax_layer = jax.jit(lambda x, k: jax.lax.conv_transpose(x, k, (1, 1), "VALID"))
-ours = jax.jit(lambda x, k: models.conv_transpose_matmul(x, k, (1, 1), "VALID"))
+ours = jax.jit(lambda x, k: conv_transpose.conv_transpose_matmul(x, k, (1, 1), "VALID"))
 
 
 def best_of(f, n=3):

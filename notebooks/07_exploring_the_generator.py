@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from acgan_lib import checkpoint, evaluation, exercises, models, plotting, pretrained, trainer
+from acgan_lib import checkpoint, evaluation, exercises, models, plotting, pretrained
 
 # %% [markdown]
 # ## 1. Loading the pretrained generator
@@ -60,12 +60,12 @@ print((pretrained.GENERATOR_DIR / "PROVENANCE.md").read_text().split("## ")[1])
 # %% [markdown]
 # ## 2. One row per class
 #
-# `trainer.generate(gen, labels, key)` draws `z ~ U[-1, 1]` and returns images in [-1, 1].
+# `models.generate(gen, labels, key)` draws `z ~ U[-1, 1]` and returns images in [-1, 1].
 
 # %%
 per_row = 12
 labels = np.repeat(np.arange(10), per_row)
-images = trainer.generate(gen, labels, key=jax.random.key(0))
+images = models.generate(gen, labels, key=jax.random.key(0))
 plotting.show_grid(images, per_row, row_labels=range(10), title="asked for each class (rows), random z (columns)")
 plt.show()
 
@@ -80,7 +80,7 @@ rows = 8
 z = models.sample_latent(jax.random.key(1), rows)
 zz = jnp.repeat(z, 10, axis=0)
 cls = np.tile(np.arange(10), rows)
-plotting.show_grid(trainer.generate(gen, cls, z=zz), 10, col_labels=range(10),
+plotting.show_grid(models.generate(gen, cls, z=zz), 10, col_labels=range(10),
                    row_labels=[f"z{i}" for i in range(rows)], title="one z per row, one class per column")
 plt.show()
 
@@ -96,7 +96,7 @@ steps = 10
 t = jnp.linspace(0, 1, steps)[:, None]
 za, zb = models.sample_latent(jax.random.key(2), 2)
 walk = (1 - t) * za + t * zb
-rows_z = [trainer.generate(gen, np.full(steps, c), z=walk) for c in (2, 5, 8)]
+rows_z = [models.generate(gen, np.full(steps, c), z=walk) for c in (2, 5, 8)]
 
 
 def morph(gen, z, a, b, steps):
@@ -139,7 +139,7 @@ def coordinate_influence(gen, digit, z):
     d = len(z)
     lo, hi = np.tile(z, (d, 1)), np.tile(z, (d, 1))
     lo[np.arange(d), np.arange(d)], hi[np.arange(d), np.arange(d)] = -1.0, 1.0
-    a, b = (trainer.generate(gen, np.full(d, digit), z=jnp.asarray(v)) for v in (lo, hi))
+    a, b = (models.generate(gen, np.full(d, digit), z=jnp.asarray(v)) for v in (lo, hi))
     change = np.abs(a - b).reshape(d, -1) / 2          # images are in [-1, 1]; /2 -> brightness 0..1
     return change.mean(1), change.max(1)
 
@@ -184,7 +184,7 @@ rows_s = []
 for i in (top, middle):
     zs = np.tile(base_z, (len(values), 1))
     zs[:, i] = values
-    rows_s.append(trainer.generate(gen, np.full(len(values), CLASS), z=jnp.asarray(zs)))
+    rows_s.append(models.generate(gen, np.full(len(values), CLASS), z=jnp.asarray(zs)))
 plotting.show_grid(np.concatenate(rows_s), len(values), col_labels=[f"{v:.2f}" for v in values],
                    row_labels=[f"z[{top}] (rank 1)", f"z[{middle}] (rank 50)"], scale=0.9,
                    title=f"class {CLASS}: sweeping one coordinate from -1 to +1")
@@ -236,7 +236,7 @@ def redraw(*_):
         return
     z = state["z"].copy()
     z[state["coords"]] = [s.value for s in sliders]
-    img = trainer.generate(gen, [digit.value], z=jnp.asarray(z)[None])
+    img = models.generate(gen, [digit.value], z=jnp.asarray(z)[None])
     with picture:
         clear_output(wait=True)
         fig, ax = plt.subplots(figsize=(2.5, 2.5))
@@ -323,7 +323,7 @@ print(f"Fréchet distance {res['frechet_distance']:.1f} vs real-vs-real floor {r
 
 # %%
 requested = np.repeat(np.arange(10), PER_CLASS)
-drawn = trainer.generate(gen, requested, key=jax.random.key(7))
+drawn = models.generate(gen, requested, key=jax.random.key(7))
 judged = evaluation.judge_outputs(judge, drawn)[0].argmax(-1)
 confusion = np.zeros((10, 10), int)
 np.add.at(confusion, (requested, judged), 1)
@@ -385,7 +385,7 @@ for name, ok, value in targets:
 #    three numbers with the pretrained one.
 # 3. Draw the requested-vs-judged confusion matrix for the generator of iteration 200 of
 #    notebook 6's early run (`checkpoint.load_generator(pretrained.EARLY_RUN_DIR / "generator_0200")`),
-#    once in inference mode (`trainer.generate`) and once in training mode
+#    once in inference mode (`models.generate`) and once in training mode
 #    (`nnx.clone(g)(z, labels, train=True)`, batch statistics). What does notebook 6, section 6,
 #    lead you to expect?
 
@@ -415,7 +415,7 @@ print(f"untrained: accuracy {r0['class_accuracy']:.2f}, Fréchet ratio {r0['frec
 # classes; training mode (batch statistics) already draws many of the requested digits.
 g200 = checkpoint.load_generator(pretrained.EARLY_RUN_DIR / "generator_0200")
 z200 = models.sample_latent(jax.random.key(7), len(requested))
-for mode, imgs in (("inference", trainer.generate(g200, requested, z=z200)),
+for mode, imgs in (("inference", models.generate(g200, requested, z=z200)),
                    ("training", nnx.clone(g200)(z200, jnp.asarray(requested), train=True))):
     j = evaluation.judge_outputs(judge, np.asarray(imgs))[0].argmax(-1)
     c = np.zeros((10, 10), int)

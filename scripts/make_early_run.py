@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from acgan_lib import checkpoint, data, trainer
+from acgan_lib import checkpoint, data, models, trainer
 
 EXPORT_AT = (100, 200, 300, 530)
 DISC_AT = (200,)
@@ -46,15 +46,14 @@ def to_float16(ckpt_dir: Path) -> None:
 def float16_pixel_change(gen, path: Path) -> float:
     """Largest pixel change (on the [0, 255] scale) of 1,000 eval-mode samples after the float16 round trip."""
     labels = np.repeat(np.arange(10), 100)
-    a = data.to_pixels(trainer.generate(gen, labels, key=jax.random.key(0))).astype(int)
-    b = data.to_pixels(trainer.generate(checkpoint.load_generator(path), labels, key=jax.random.key(0))).astype(int)
+    a = data.to_pixels(models.generate(gen, labels, key=jax.random.key(0))).astype(int)
+    b = data.to_pixels(models.generate(checkpoint.load_generator(path), labels, key=jax.random.key(0))).astype(int)
     return float(np.abs(a - b).max())
 
 
 def both_modes(run: trainer.Trainer, z: jax.Array, labels: jax.Array) -> tuple[np.ndarray, np.ndarray]:
     """The same z/labels drawn with running statistics (D step) and batch statistics (G step)."""
-    run._sync_modules()
-    eval_mode = trainer.generate(run.gen, np.asarray(labels), z=z)
+    eval_mode = models.generate(run.gen, np.asarray(labels), z=z)
     twin = nnx.clone(run.gen)              # a copy: train mode would update the running averages
     train_mode = np.asarray(twin(z, labels, train=True))
     return data.to_pixels(eval_mode), data.to_pixels(train_mode)
@@ -129,7 +128,6 @@ def main() -> None:
         if run.step % FRAME_EVERY == 0:
             keep_frame()
         if run.step in EXPORT_AT:
-            run._sync_modules()
             d = out / f"generator_{run.step:04d}"
             shutil.rmtree(d, ignore_errors=True)
             checkpoint.save_generator(d, run.gen, {"step": run.step, "seed": cfg.seed, "data": "bundled"})
@@ -137,7 +135,6 @@ def main() -> None:
             print(f"generator {run.step}: largest pixel change from float16 storage "
                   f"{float16_pixel_change(run.gen, d):.0f} / 255", flush=True)
         if run.step in DISC_AT:
-            run._sync_modules()
             d = out / f"discriminator_{run.step:04d}"
             shutil.rmtree(d, ignore_errors=True)
             checkpoint.save(d, 0, {"discriminator": run.disc}, {"config": {"num_classes": cfg.num_classes},

@@ -108,3 +108,52 @@ def test_sigkill_while_saving_leaves_a_loadable_checkpoint(tmp_path):
         checkpoint.load(root, {"generator": gen})
         # the arrays are those of the step the metadata names: nothing half-written
         assert np.all(np.asarray(gen.dense.bias[...]) == meta["step"])
+
+
+# ----------------------------------------------------------------------------- issue 11: damaged checkpoints
+def test_non_finite_weights_are_refused_on_load(tmp_path, nets):
+    gen = nets[0]
+    gen.dense.bias[...] = gen.dense.bias[...].at[3].set(np.nan)
+    checkpoint.save_generator(tmp_path, gen)
+    fresh = models.Generator(rngs=nnx.Rngs(5))
+    before = leaves(fresh)
+    with pytest.raises(checkpoint.DamagedCheckpoint, match=r"\['dense'\]\['bias'\] contains NaN or inf \(1 of 3456"):
+        checkpoint.load(tmp_path, {"generator": fresh})
+    assert all(np.array_equal(a, b) for a, b in zip(before, leaves(fresh)))
+
+
+@pytest.mark.parametrize("damage,match", [
+    (lambda c: (c / "arrays.npz").write_bytes((c / "arrays.npz").read_bytes()[:1000]), "arrays.npz is truncated"),
+    (lambda c: (c / "arrays.npz").write_bytes(b"garbage" * 100), "arrays.npz is truncated or not a checkpoint"),
+    (lambda c: np.savez(c / "arrays.npz", **{"generator/x": np.array([object()], dtype=object)}),
+     "holds Python objects, not plain arrays"),
+    (lambda c: (c / "meta.json").write_text("{"), "meta.json is not valid JSON"),
+    (lambda c: (c / "meta.json").write_bytes(b"\xff\xfe\x00"), "meta.json is not"),
+    (lambda c: (c / "meta.json").write_text('{"config": [], "objects": ["generator"]}'), "expected a JSON object"),
+])
+def test_damaged_files_name_the_file_and_never_suggest_pickle(tmp_path, nets, damage, match):
+    ckpt = checkpoint.save_generator(tmp_path, nets[0])
+    damage(ckpt)
+    with pytest.raises(checkpoint.DamagedCheckpoint, match=match) as info:
+        checkpoint.load_generator(tmp_path)
+    assert str(ckpt) in str(info.value) and "allow_pickle" not in str(info.value)
+
+
+def test_wrongly_typed_config_names_the_file(tmp_path, nets):
+    ckpt = checkpoint.save_generator(tmp_path, nets[0])
+    meta = json.loads((ckpt / "meta.json").read_text())
+    meta["config"]["latent_dim"] = "100"
+    (ckpt / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(checkpoint.DamagedCheckpoint, match=r"meta.json: config latent_dim must be int, got '100'"):
+        checkpoint.load_generator(tmp_path)
+
+
+def test_a_bad_latest_pointer_is_reported(tmp_path, nets):
+    for step in (1, 2):
+        checkpoint.save(tmp_path, step, {"generator": nets[0]}, {})
+    (tmp_path / "LATEST").write_text('{"checkpoint": "ckpt-00000099"}')
+    with pytest.warns(checkpoint.CheckpointWarning, match="names 'ckpt-00000099'.*using the newest complete checkpoint, ckpt-00000002"):
+        assert checkpoint.resolve(tmp_path).name == "ckpt-00000002"
+    (tmp_path / "LATEST").write_text("garbage")
+    with pytest.warns(checkpoint.CheckpointWarning, match="unreadable"):
+        checkpoint.resolve(tmp_path)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from acgan_lib import evaluation, models, pretrained
+from acgan_lib import evaluation, judge as judge_lib, models, pretrained
 
 
 def test_frechet_distance_of_a_set_with_itself_is_zero():
@@ -30,9 +30,9 @@ def test_mean_pairwise_distance():
 
 
 def test_shipped_judge_is_accurate_on_its_held_out_digits(bundled):
-    judge = evaluation.load_judge()
-    _, held = evaluation.judge_split(bundled)
-    acc = evaluation.accuracy(judge, bundled.images[held], bundled.labels[held])
+    judge = judge_lib.load_judge()
+    _, held = judge_lib.judge_split(bundled)
+    acc = judge_lib.accuracy(judge, bundled.images[held], bundled.labels[held])
     assert acc >= 0.97
     prov = json.loads((pretrained.JUDGE_DIR / "PROVENANCE.json").read_text())
     assert prov["heldout_accuracy"] == pytest.approx(acc, abs=1e-6)
@@ -40,7 +40,7 @@ def test_shipped_judge_is_accurate_on_its_held_out_digits(bundled):
 
 
 def test_judge_training_split_never_includes_held_out(bundled):
-    train_idx, held = evaluation.judge_split(bundled)
+    train_idx, held = judge_lib.judge_split(bundled)
     assert len(held) == 1000 and not set(train_idx) & set(held)
     assert np.bincount(bundled.labels[held]).tolist() == [100] * 10
 
@@ -54,3 +54,32 @@ def test_evaluate_untrained_generator_is_near_chance_and_collapsed():
     assert set(res["class_accuracy_per_class"]) == set(range(10))
     assert min(res["diversity_ratio_per_class"].values()) < 0.5  # noise images look alike to the judge
     assert "class accuracy" in evaluation.format_report(res)
+
+
+def test_frechet_distance_refuses_large_imaginary_parts(monkeypatch):
+    """Rounding leaves tiny imaginary parts (dropped); a large one means the fit is meaningless."""
+    import scipy.linalg
+
+    x = np.random.default_rng(0).normal(size=(50, 4))
+    real_sqrtm = scipy.linalg.sqrtm
+    monkeypatch.setattr(scipy.linalg, "sqrtm", lambda m: real_sqrtm(m) + 1e-9j)
+    assert abs(evaluation.frechet_distance(x, x)) < 1e-6
+    monkeypatch.setattr(scipy.linalg, "sqrtm", lambda m: real_sqrtm(m) + 0.5j)
+    with pytest.raises(ValueError, match="imaginary part of 0.5"):
+        evaluation.frechet_distance(x, x)
+
+
+@pytest.mark.parametrize("per_class", [1, 0, 2.5])
+def test_evaluate_needs_two_samples_per_class(per_class):
+    gen = models.Generator(rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="per_class must be a whole number >= 2"):
+        evaluation.evaluate_generator(gen, per_class=per_class)
+
+
+def test_evaluation_does_not_import_the_training_loop():
+    import subprocess
+    import sys
+
+    code = "import sys, acgan_lib.evaluation; print('acgan_lib.trainer' in sys.modules, 'acgan_lib.training' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

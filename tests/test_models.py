@@ -3,7 +3,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-from jax import lax
 
 from acgan_lib import models
 
@@ -38,50 +37,6 @@ def test_latent_sampling_is_uniform_in_range():
     assert z.min() >= -1 and z.max() <= 1 and abs(z.mean()) < 0.01
 
 
-@pytest.mark.parametrize("batch,size,cin,cout,stride,padding", [
-    (4, 3, 384, 192, 1, "VALID"),   # deconv1: 3x3 -> 7x7
-    (4, 7, 192, 96, 2, "SAME"),     # deconv2: 7x7 -> 14x14
-    (4, 14, 96, 1, 2, "SAME"),      # deconv3: 14x14 -> 28x28
-    (2, 5, 3, 4, 3, "SAME"),        # a stride larger than in the model
-    (2, 4, 3, 4, 2, "VALID"),
-])
-def test_fast_conv_transpose_equals_flax_layer(batch, size, cin, cout, stride, padding):
-    key = jax.random.key(0)
-    fast = models.ConvTranspose(cin, cout, kernel_size=(5, 5), strides=(stride, stride), padding=padding,
-                                kernel_init=models.glorot_normal, impl="matmul", rngs=nnx.Rngs(0))
-    ref = nnx.ConvTranspose(cin, cout, kernel_size=(5, 5), strides=(stride, stride), padding=padding,
-                            kernel_init=models.glorot_normal, rngs=nnx.Rngs(0))
-    # same parameter layout: names, shapes, and (same init) values
-    fs, rs = nnx.state(fast, nnx.Param), nnx.state(ref, nnx.Param)
-    assert jax.tree.structure(fs) == jax.tree.structure(rs)
-    for a, b in zip(jax.tree.leaves(fs), jax.tree.leaves(rs)):
-        assert a.shape == b.shape and np.array_equal(a, b)
-    ref.bias[...] = jax.random.normal(jax.random.key(5), ref.bias.shape)
-    fast.bias[...] = ref.bias[...]
-    x = jax.random.normal(key, (batch, size, size, cin))
-    np.testing.assert_allclose(fast(x), ref(x), rtol=1e-4, atol=1e-4)
-
-    def loss(kernel, x, impl):
-        y = (models.conv_transpose_matmul(x, kernel, (stride, stride), padding) if impl == "matmul"
-             else lax.conv_transpose(x, kernel, (stride, stride), padding))
-        return jnp.sum(jnp.sin(y))
-
-    kernel = ref.kernel[...]
-    gk_fast, gx_fast = jax.grad(loss, (0, 1))(kernel, x, "matmul")
-    gk_ref, gx_ref = jax.grad(loss, (0, 1))(kernel, x, "xla")
-    np.testing.assert_allclose(gx_fast, gx_ref, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(gk_fast, gk_ref, rtol=1e-4, atol=1e-3)
-
-
-def test_generator_impls_share_checkpoint_layout():
-    a = models.Generator(rngs=nnx.Rngs(0), conv_impl="matmul")
-    b = models.Generator(rngs=nnx.Rngs(0), conv_impl="xla")
-    z = models.sample_latent(jax.random.key(1), 3)
-    labels = jnp.array([1, 5, 9])
-    np.testing.assert_allclose(a(z, labels, train=False), b(z, labels, train=False), atol=1e-5)
-    assert jax.tree.structure(nnx.state(a)) == jax.tree.structure(nnx.state(b))
-
-
 @pytest.mark.parametrize("labels,match", [
     (jnp.array([0, 10]), r"0\.\.9, got values in 0\.\.10"),
     (jnp.array([-1, 3]), r"0\.\.9, got values in -1\.\.3"),
@@ -110,36 +65,6 @@ def test_summary_lists_every_layer(nets):
     assert "2,657,321" in text and "525,835" in text and "(7, 7, 192)" in text
 
 
-@pytest.mark.parametrize("size,cin,cout,stride,padding", [
-    (3, 16, 8, 1, "VALID"),     # the deconv1 geometry (S is used there)
-    (7, 8, 4, 2, "SAME"),       # the deconv2 geometry (slab sums are used there)
-    (4, 3, 2, 3, "SAME"),
-])
-def test_overlap_add_by_scatter_matrix_equals_slab_sums(monkeypatch, size, cin, cout, stride, padding):
-    """The two overlap-add forms (0/1 matrix S, or shifted slab sums) give the same layer and gradients."""
-    x = jax.random.normal(jax.random.key(0), (2, size, size, cin))
-    kernel = jax.random.normal(jax.random.key(1), (5, 5, cin, cout))
-
-    def value_and_grads(use_s):
-        monkeypatch.setattr(models, "_use_scatter_matrix", lambda *a: use_s)
-        f = lambda x, k: models.conv_transpose_matmul(x, k, (stride, stride), padding)
-        return f(x, kernel), jax.grad(lambda x, k: jnp.sum(jnp.sin(f(x, k))), (0, 1))(x, kernel)
-
-    (ys, gs), (yp, gp) = value_and_grads(True), value_and_grads(False)
-    np.testing.assert_allclose(ys, yp, rtol=1e-5, atol=1e-4)
-    for a, b in zip(gs, gp):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
-    np.testing.assert_allclose(ys, lax.conv_transpose(x, kernel, (stride, stride), padding), rtol=1e-4, atol=1e-3)
-
-
-def test_scatter_matrix_is_used_only_where_cheap():
-    assert models._use_scatter_matrix((200, 3, 3, 384), 7, 7)        # deconv1: 49 outputs, 384 channels
-    assert not models._use_scatter_matrix((200, 7, 7, 192), 14, 14)  # deconv2
-    assert not models._use_scatter_matrix((200, 14, 14, 96), 28, 28)  # deconv3
-    s = models._scatter_matrix(3, 3, 5, 5, (1, 1), 7, 7, 0, 0)
-    assert s.shape == (49, 225) and np.all(s.sum(0) == 1)  # every (pixel, tap) product lands once
-
-
 def test_dropout_drops_thirty_percent_deterministically():
     disc = models.Discriminator(rngs=nnx.Rngs(0))
     x = jax.random.uniform(jax.random.key(1), (64, 28, 28, 1), minval=-1, maxval=1)
@@ -150,3 +75,46 @@ def test_dropout_drops_thirty_percent_deterministically():
         assert np.array_equal(a, b) and not np.array_equal(a, c)
         dropped = float(jnp.mean(a == 0))
         assert abs(dropped - models.DROPOUT_RATE) < 0.01, dropped
+
+
+def test_generate_needs_a_key_or_z_and_accepts_lists(nets):
+    gen = nets[0]
+    with pytest.raises(ValueError, match="needs a PRNG key"):
+        models.generate(gen, [1, 2])
+    with pytest.raises(ValueError, match="either key"):
+        models.generate(gen, [1], key=jax.random.key(0), z=np.zeros((1, 100), np.float32))
+    a = models.generate(gen, [0, 5, 9], key=jax.random.key(0))
+    b = models.generate(gen, np.array([0, 5, 9]), z=models.sample_latent(jax.random.key(0), 3))
+    assert a.shape == (3, 28, 28, 1) and np.array_equal(a, b)
+    z_list = np.asarray(models.sample_latent(jax.random.key(1), 2)).tolist()   # plain Python lists
+    assert models.generate(gen, [3, 4], z=z_list).shape == (2, 28, 28, 1)
+    with pytest.raises(ValueError, match="0..9"):
+        models.generate(gen, [10], key=jax.random.key(0))
+
+
+def test_nan_latent_is_refused_before_it_reaches_batch_norm(nets):
+    gen = nets[0]
+    stats = [np.asarray(x) for x in jax.tree.leaves(nnx.state(gen, nnx.BatchStat))]
+    z = np.asarray(models.sample_latent(jax.random.key(0), 4)).copy()
+    z[1, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf.*batch-norm"):
+        gen(jnp.asarray(z), jnp.array([0, 1, 2, 3]), train=True)
+    assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(stats, jax.tree.leaves(nnx.state(gen, nnx.BatchStat))))
+
+
+@pytest.mark.parametrize("n", [1, 0, -3, 2.0, True])
+def test_num_classes_below_two_or_not_whole_is_refused(n):
+    with pytest.raises(ValueError, match="num_classes must be a whole number >= 2"):
+        models.Generator(num_classes=n, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="num_classes must be a whole number >= 2"):
+        models.Discriminator(num_classes=n, rngs=nnx.Rngs(0))
+    assert models.Discriminator(num_classes=np.int64(3), rngs=nnx.Rngs(0)).num_classes == 3
+
+
+def test_layer_names_are_defined_once(nets):
+    gen, disc = nets[0], nets[1]
+    z, lab = models.sample_latent(jax.random.key(0), 1), jnp.array([3])
+    assert tuple(n for n, _ in gen.layers(z, lab)) == models.GENERATOR_LAYERS
+    assert tuple(n for n, _ in disc.features(jnp.zeros((1, 28, 28, 1)))) == models.DISCRIMINATOR_LAYERS
+    rows = models.summary_rows(gen, disc)
+    assert tuple(r.name for r in rows["generator"]) == models.GENERATOR_LAYERS

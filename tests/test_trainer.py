@@ -1,4 +1,5 @@
 import csv
+import json
 
 import jax
 import jax.numpy as jnp
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from acgan_lib import checkpoint, data, trainer, training
+from acgan_lib import checkpoint, data, models, trainer, training
 from conftest import leaves
 
 
@@ -110,10 +111,10 @@ def test_batch_larger_than_data(tmp_path, small):
 
 def test_generate_validates(tmp_path, small):
     t = trainer.Trainer(cfg(), small, tmp_path)
-    imgs = trainer.generate(t.gen, [0, 5, 9], key=jax.random.key(0))
+    imgs = models.generate(t.gen, [0, 5, 9], key=jax.random.key(0))
     assert imgs.shape == (3, 28, 28, 1)
     with pytest.raises(ValueError, match="0..9"):
-        trainer.generate(t.gen, [10])
+        models.generate(t.gen, [10], key=jax.random.key(0))
 
 
 def test_generator_moving_average(tmp_path, small):
@@ -148,3 +149,121 @@ def test_generator_moving_average(tmp_path, small):
     assert all(np.array_equal(x, y) for x, y in zip(leaves(d.gen_ema, nnx.Param), leaves(d.gen, nnx.Param)))
     with pytest.raises(ValueError, match="ema_decay must be in"):
         trainer.TrainConfig(ema_decay=1.0).validate()
+
+
+# ----------------------------------------------------------------------------- issue 11: data safety
+def test_resume_survives_a_torn_last_line_of_the_log(tmp_path, small):
+    trainer.Trainer(cfg(), small, tmp_path).train(max_steps=5, progress=False)
+    with open(tmp_path / "losses.csv", "a") as f:
+        f.write("6,1.2,0.69")                     # what a crash mid-append leaves
+    assert trainer.read_log(tmp_path)["step"].tolist() == [1, 2, 3, 4, 5]
+    t = trainer.Trainer(cfg(), small, tmp_path, log=lambda s: None)
+    t.restore()
+    t.train(max_steps=7, progress=False)
+    assert trainer.read_log(tmp_path)["step"].tolist() == list(range(1, 8))
+
+
+def test_resume_falls_back_to_the_newest_valid_checkpoint(tmp_path, small):
+    trainer.Trainer(cfg(), small, tmp_path).train(max_steps=10, progress=False)   # checkpoints at 5 and 10
+    newest = checkpoint.resolve(tmp_path)
+    assert newest.name == "ckpt-00000010"
+    data_ = (newest / "arrays.npz").read_bytes()
+    (newest / "arrays.npz").write_bytes(data_[: len(data_) // 2])                 # truncated by a full disk
+    messages = []
+    t = trainer.Trainer(cfg(), small, tmp_path, log=messages.append)
+    t.restore()
+    assert t.step == 5
+    assert any("ckpt-00000010 is damaged; resuming from ckpt-00000005" in m for m in messages)
+    (tmp_path / "checkpoints" / "ckpt-00000005" / "meta.json").write_text("{not json")
+    with pytest.raises(checkpoint.DamagedCheckpoint, match="arrays.npz is truncated or not a checkpoint"):
+        trainer.Trainer(cfg(), small, tmp_path, log=lambda s: None).restore()
+
+
+def test_signal_at_an_epoch_boundary_keeps_that_epochs_grid_and_metadata(tmp_path, small):
+    """SIGINT arriving exactly when an epoch ends: the epoch's outputs are written, then it stops."""
+    import os
+    import signal
+
+    t = trainer.Trainer(cfg(log_every=1), small, tmp_path)
+
+    def on_log(rows):
+        if t.step == 5:                            # the last step of epoch 1
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(trainer.Interrupted, match="interrupted at step 5"):
+        t.train(progress=False, on_log=on_log)
+    assert (tmp_path / "samples" / "epoch_0001.png").exists()
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert meta["current_epoch"] == 1 and meta["step"] == 5 and meta["interrupted"] is True
+    assert checkpoint.read_meta(tmp_path)["step"] == 5
+
+
+def test_a_second_writer_is_refused(tmp_path, small):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from acgan_lib import files
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        tmp_path.mkdir(exist_ok=True)
+        (tmp_path / files.LOCK_NAME).write_text(json.dumps({"pid": other.pid, "host": socket.gethostname(),
+                                                            "started": "now"}))
+        with pytest.raises(files.RunLocked, match=f"in use by process {other.pid}"):
+            trainer.Trainer(cfg(), small, tmp_path).train(max_steps=1, progress=False)
+        assert not (tmp_path / "losses.csv").exists() and not (tmp_path / "checkpoints").exists()
+    finally:
+        other.kill()
+        other.wait()
+    assert os.getpid() != other.pid
+
+
+# ----------------------------------------------------------------------------- issue 11: silent wrong behaviour
+def test_exploding_losses_stop_training_before_they_overflow(tmp_path, small, monkeypatch):
+    real = training.train_iteration
+
+    def exploding(*args, **kwargs):
+        m = real(*args, **kwargs)
+        m["g_realness_loss"] = m["g_realness_loss"] * 1e6     # finite, but ~7e5
+        return m
+
+    monkeypatch.setattr(training, "train_iteration", exploding)
+    t = trainer.Trainer(cfg(log_every=1), small, tmp_path)
+    with pytest.raises(trainer.TrainingDiverged,
+                       match=r"g_realness_loss reached .* \(beyond 10000\) at step 1.*No checkpoint was written"):
+        t.train(progress=False)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_resume_without_ema_decay_keeps_the_moving_average(tmp_path, small):
+    trainer.Trainer(cfg(ema_decay=0.8), small, tmp_path).train(max_steps=5, progress=False)
+    messages = []
+    t = trainer.Trainer(cfg(), small, tmp_path, log=messages.append)    # ema_decay not given
+    t.restore()
+    assert t.cfg.ema_decay == 0.8 and t.gen_ema is not None
+    assert any("continuing it with its ema_decay=0.8" in m for m in messages)
+    saved = checkpoint.load_generator(tmp_path)   # the average was restored, not restarted from gen
+    t.train(max_steps=6, progress=False)
+    assert "generator_ema" in checkpoint.read_meta(tmp_path)["objects"]
+    assert saved is not None
+
+
+def test_callbacks_see_current_modules_and_numpy_settings_work(tmp_path, small):
+    seen = []
+    t = trainer.Trainer(cfg(batch_size=np.int64(20), epochs=np.int32(1)), small, tmp_path)
+
+    def on_log(rows):
+        seen.append(float(np.asarray(t.gen.dense.bias[...]).sum()))   # no private sync call needed
+
+    t.train(progress=False, on_log=on_log)
+    assert len(seen) == 2 and seen[0] != seen[1] and isinstance(t.cfg.batch_size, int)
+
+
+def test_resume_check_comes_from_the_config_fields():
+    assert set(trainer.TrainConfig.resume_must_match()) == {
+        "batch_size", "latent_dim", "num_classes", "lr", "beta1", "soft_one", "realness_weight",
+        "class_weight", "seed"}
+    with pytest.raises(ValueError, match="batch_size must be of type int"):
+        trainer.TrainConfig(batch_size="20").validate()

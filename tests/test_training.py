@@ -136,3 +136,49 @@ def test_step_input_validation_happens_before_jit(nets, bundled):
         training.generator_step(gen, disc, g_opt, 0, jax.random.key(0))
     with pytest.raises(ValueError, match="at least one image"):
         training.discriminator_step(gen, disc, d_opt, x[:0], y[:0], jax.random.key(0))
+
+
+def test_mismatched_num_classes_is_refused(bundled):
+    gen = models.Generator(num_classes=5, rngs=nnx.Rngs(0))
+    disc = models.Discriminator(num_classes=10, rngs=nnx.Rngs(1))
+    with pytest.raises(ValueError, match="generator draws 5 classes but the discriminator tells 10"):
+        training.generator_step(gen, disc, training.make_optimizer(gen), 8, jax.random.key(0))
+    x, y = _real_batch(bundled, n=4)
+    with pytest.raises(ValueError, match="generator draws 5 classes"):
+        training.discriminator_step(gen, disc, training.make_optimizer(disc), x, y % 5, jax.random.key(0))
+
+
+def test_per_loss_gradients_take_names_from_the_terms(nets):
+    """Any term names work (here three terms), and the metrics carry them by name."""
+    _, disc, _, _ = nets
+    x = jnp.zeros((2, 28, 28, 1))
+
+    def three_terms(d):
+        r, c = d(x, train=False)
+        return {"a": jnp.mean(r ** 2), "b": jnp.mean(c ** 2), "c": jnp.mean(r)}, {}
+
+    grads, terms, _ = training.per_loss_gradients(disc, three_terms, explicit=True)
+    assert set(grads) == {"a", "b", "c", "total"} and set(terms) == {"a", "b", "c"}
+    summed = jax.tree.map(lambda *g: sum(g), grads["a"], grads["b"], grads["c"])
+    for s, t in zip(jax.tree.leaves(summed), jax.tree.leaves(grads["total"])):
+        np.testing.assert_allclose(s, t, rtol=1e-5, atol=1e-7)
+    m = training._metrics({"x_loss": jnp.float32(1.0), "y_loss": jnp.float32(2.0)}, jnp.zeros(2), jnp.ones(2),
+                          jnp.zeros((2, 10)), jnp.zeros(2, jnp.int32))
+    assert float(m["loss"]) == 3.0 and set(m) >= {"x_loss", "y_loss"}
+
+
+def test_numpy_integer_batch_sizes_are_accepted(nets):
+    gen, disc, g_opt, _ = nets
+    m = training.generator_step(gen, disc, g_opt, np.int64(8), jax.random.key(0))
+    assert np.isfinite(float(m["loss"]))
+
+
+def test_update_ema_does_what_nnx_ema_does_including_batch_norm_statistics(nets):
+    """nnx.EMA(only=(Param, BatchStat)) gives the same average; see update_ema's docstring for why we keep ours."""
+    gen = nets[0]
+    ours = models.Generator(rngs=nnx.Rngs(7))
+    theirs = nnx.EMA(ours, 0.9, only=(nnx.Param, nnx.BatchStat))
+    training.update_ema(ours, gen, 0.9)
+    theirs.update(gen)
+    for a, b in zip(jax.tree.leaves(nnx.state(ours, (nnx.Param, nnx.BatchStat))), jax.tree.leaves(theirs.params)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
