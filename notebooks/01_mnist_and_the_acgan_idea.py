@@ -2,13 +2,6 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
 # ---
 
 # %% [markdown]
@@ -44,6 +37,31 @@
 #
 # Every notebook in the series imports the same small library, `acgan_lib`; nothing is copied
 # between notebooks.
+
+# %%
+# Setup for Colab, Binder or any Jupyter: installs acgan_lib if it is missing, does nothing if not.
+# Source: $ACGAN_LIB_SOURCE (a folder, wheel or pip URL such as git+https://HOST/OWNER/REPO.git)
+# when set, else the checkout this notebook sits in (README, "Run it anywhere").
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("acgan_lib") is None:
+    checkout = next((str(d) for d in [Path.cwd(), *Path.cwd().parents]
+                     if (d / "acgan_lib" / "__init__.py").is_file()), None)
+    source = os.environ.get("ACGAN_LIB_SOURCE") or checkout
+    if source is None:
+        raise SystemExit("acgan_lib is not installed and this notebook is not inside the project's checkout: "
+                         "set ACGAN_LIB_SOURCE to the project's folder or pip URL (e.g. run "
+                         "`%env ACGAN_LIB_SOURCE=git+https://HOST/OWNER/REPO.git` in a cell), then rerun this cell")
+    widgets = [] if importlib.util.find_spec("ipywidgets") else ["ipywidgets>=8.1,<9"]
+    print(f"installing acgan_lib from {source} (a minute or two) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source, *widgets], check=True)
+    importlib.invalidate_caches()
+import acgan_lib  # noqa: E402,F401
 
 # %%
 import os
@@ -332,7 +350,7 @@ exercises.check_closest_class_means(ds, 0, 1)          # replace with your pair
 exercises.check_background_fraction(ds, 0.5)           # replace with your fraction
 _ = exercises.check_generator_logit_gradients(-0.5, -0.5)   # replace with your two gradients
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 1: per-class mean images; the closest pair is printed below (4 and 9 on the bundled data).
 means = np.stack([ds.images[ds.labels == c].mean(0) for c in range(10)])
 plotting.show_grid(means, ncols=10, col_labels=range(10), title="mean image per class")
@@ -342,18 +360,18 @@ d = ((flat[:, None] - flat[None]) ** 2).sum(-1) + np.eye(10) * 1e9
 i, j = np.unravel_index(d.argmin(), d.shape)
 print(f"closest pair of class means: {i} and {j}")
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 2: about 81 % of pixels are pure background (printed below). tanh only reaches -1
 # asymptotically, so to draw background the generator must push those pre-activations far negative.
 print(f"background fraction: {np.mean(ds.images == -1.0):.3f}")
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 3: without shuffling, a batch of 100 consecutive digits would hold a single class,
 # so the discriminator's class head would see one class at a time and the real batches would
 # differ systematically from the fakes (whose labels are sampled uniformly).
 print("first 20 labels as stored:", ds.labels[:20].tolist())
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 4: minimax d/dl log(1 - sigma(l)) = -sigma(l); non-saturating d/dl BCE(l, 0.95) = sigma(l) - 0.95.
 s3 = 1 / (1 + np.exp(3.0))
 print(f"minimax {-s3:.4f}, non-saturating {s3 - 0.95:.4f}")

@@ -2,13 +2,6 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
 # ---
 
 # %% [markdown]
@@ -38,6 +31,31 @@
 #
 # **Estimated time**: about 40 minutes with the exercises. The notebook runs in well under a
 # minute on a laptop CPU (no GPU needed).
+
+# %%
+# Setup for Colab, Binder or any Jupyter: installs acgan_lib if it is missing, does nothing if not.
+# Source: $ACGAN_LIB_SOURCE (a folder, wheel or pip URL such as git+https://HOST/OWNER/REPO.git)
+# when set, else the checkout this notebook sits in (README, "Run it anywhere").
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("acgan_lib") is None:
+    checkout = next((str(d) for d in [Path.cwd(), *Path.cwd().parents]
+                     if (d / "acgan_lib" / "__init__.py").is_file()), None)
+    source = os.environ.get("ACGAN_LIB_SOURCE") or checkout
+    if source is None:
+        raise SystemExit("acgan_lib is not installed and this notebook is not inside the project's checkout: "
+                         "set ACGAN_LIB_SOURCE to the project's folder or pip URL (e.g. run "
+                         "`%env ACGAN_LIB_SOURCE=git+https://HOST/OWNER/REPO.git` in a cell), then rerun this cell")
+    widgets = [] if importlib.util.find_spec("ipywidgets") else ["ipywidgets>=8.1,<9"]
+    print(f"installing acgan_lib from {source} (a minute or two) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source, *widgets], check=True)
+    importlib.invalidate_caches()
+import acgan_lib  # noqa: E402,F401
 
 # %%
 import math
@@ -518,7 +536,7 @@ def untrained_class_loss(num_classes):
 exercises.check_reference_lines(d_realness_floor, g_realness_floor, untrained_class_loss)
 
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 1: G outruns D. Against a discriminator that barely moves between two of its steps,
 # the best answer for every z of a class is the single point D currently rates "most real" - so
 # whole classes collapse onto (almost) one point (spread ratio below 0.25 here).
@@ -540,7 +558,7 @@ for ax, f, title in ((axes[0], snaps[-1]["fakes"], "recipe: lr_g = lr_d"),
 plt.show()
 assert spread_c.min() < 0.25 and spread.min() > 0.4, (spread_c, spread)   # collapsed vs the recipe
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 2: BCE with target t is smallest (= H(t)) where sigma(logit) = t; a fake can reach 0.
 def d_realness_floor(soft_one):
     return entropy(soft_one) / 2
@@ -556,7 +574,7 @@ def untrained_class_loss(num_classes):
 
 exercises.check_reference_lines(d_realness_floor, g_realness_floor, untrained_class_loss)
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 3: without the class term nothing ties a label to a cluster: the generator still
 # covers the ring, but the requested class lands on its own cluster only about 1/C of the time.
 gen_n, disc_n = fresh_pair()

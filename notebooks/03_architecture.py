@@ -2,13 +2,6 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
 # ---
 
 # %% [markdown]
@@ -37,6 +30,31 @@
 # All arrays are **NHWC** (batch, height, width, channels), Flax's convention for `nnx.Conv` and
 # `nnx.ConvTranspose`; kernels are HWIO. (JAX's low-level `jax.lax.conv_general_dilated` defaults
 # to NCHW / OIHW unless `dimension_numbers` says otherwise.)
+
+# %%
+# Setup for Colab, Binder or any Jupyter: installs acgan_lib if it is missing, does nothing if not.
+# Source: $ACGAN_LIB_SOURCE (a folder, wheel or pip URL such as git+https://HOST/OWNER/REPO.git)
+# when set, else the checkout this notebook sits in (README, "Run it anywhere").
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("acgan_lib") is None:
+    checkout = next((str(d) for d in [Path.cwd(), *Path.cwd().parents]
+                     if (d / "acgan_lib" / "__init__.py").is_file()), None)
+    source = os.environ.get("ACGAN_LIB_SOURCE") or checkout
+    if source is None:
+        raise SystemExit("acgan_lib is not installed and this notebook is not inside the project's checkout: "
+                         "set ACGAN_LIB_SOURCE to the project's folder or pip URL (e.g. run "
+                         "`%env ACGAN_LIB_SOURCE=git+https://HOST/OWNER/REPO.git` in a cell), then rerun this cell")
+    widgets = [] if importlib.util.find_spec("ipywidgets") else ["ipywidgets>=8.1,<9"]
+    print(f"installing acgan_lib from {source} (a minute or two) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source, *widgets], check=True)
+    importlib.invalidate_caches()
+import acgan_lib  # noqa: E402,F401
 
 # %%
 import os
@@ -229,19 +247,19 @@ from acgan_lib import exercises
 exercises.check_deconv1_params(0)        # replace 0 with your count
 _ = exercises.check_latent16_param_drop(0)   # replace 0 with your count
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 1
 k = 5 * 5 * 384 * 192
 print("deconv1:", k, "+ bias 192 =", k + 192, "; with batch-norm scale+offset:", k + 192 + 2 * 192)
 print("library says:", models.count_params(gen.deconv1) + models.count_params(gen.bn1))
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 2: only the embedding (10 x latent) and the dense layer (latent x 3456) depend on it.
 small = models.Generator(latent_dim=16, rngs=nnx.Rngs(0))
 print("latent 16:", models.count_params(small), " drop:", models.count_params(gen) - models.count_params(small),
       "=", (100 - 16) * (10 + 3456))
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 3: about 0.001 per pixel - the same order as the images' own spread (std ~0.001):
 # the class is in the output from the start, but every image is nearly flat grey.
 z1 = jnp.repeat(models.sample_latent(jax.random.key(5), 1), 10, axis=0)

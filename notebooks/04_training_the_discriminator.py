@@ -2,13 +2,6 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
 # ---
 
 # %% [markdown]
@@ -45,6 +38,31 @@
 #  z, sampled labels ─► G (frozen) ─► fake (B) ┘  └─► class ──► sparse categorical CE ─┴─► sum ─► ∇ ─► update D
 #                                                         class targets: real labels | sampled labels
 # ```
+
+# %%
+# Setup for Colab, Binder or any Jupyter: installs acgan_lib if it is missing, does nothing if not.
+# Source: $ACGAN_LIB_SOURCE (a folder, wheel or pip URL such as git+https://HOST/OWNER/REPO.git)
+# when set, else the checkout this notebook sits in (README, "Run it anywhere").
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("acgan_lib") is None:
+    checkout = next((str(d) for d in [Path.cwd(), *Path.cwd().parents]
+                     if (d / "acgan_lib" / "__init__.py").is_file()), None)
+    source = os.environ.get("ACGAN_LIB_SOURCE") or checkout
+    if source is None:
+        raise SystemExit("acgan_lib is not installed and this notebook is not inside the project's checkout: "
+                         "set ACGAN_LIB_SOURCE to the project's folder or pip URL (e.g. run "
+                         "`%env ACGAN_LIB_SOURCE=git+https://HOST/OWNER/REPO.git` in a cell), then rerun this cell")
+    widgets = [] if importlib.util.find_spec("ipywidgets") else ["ipywidgets>=8.1,<9"]
+    print(f"installing acgan_lib from {source} (a minute or two) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source, *widgets], check=True)
+    importlib.invalidate_caches()
+import acgan_lib  # noqa: E402,F401
 
 # %%
 import os
@@ -141,7 +159,7 @@ plt.show()
 # class_loss    = optax.softmax_cross_entropy_with_integer_labels(class_logits, class_targets).mean()
 # loss          = realness_loss + class_loss
 # ```
-
+#
 # *Predict before you run:* the discriminator is untrained. What realness loss and what class
 # loss do you expect on this batch? (Notebook 1, section 4.)
 
@@ -484,7 +502,7 @@ exercises.check_class_weight_ratio(1.0)          # replace with your factor
 exercises.check_d_realness_minimum(0.95, 0.95)   # replace 0.95 (the second number) with your minimum
 _ = exercises.check_d_realness_minimum(1.0, 0.95)
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 1: only the class-loss bars change, each exactly halved.
 half = training.LossWeights(classification=0.5)
 g_half, _, _ = training.per_loss_gradients(
@@ -493,7 +511,7 @@ g_full, _, _ = training.per_loss_gradients(disc, terms_fn)
 print({k: round(a / b, 3) for (k, a), b in zip(layer_norms(g_half["class_loss"]).items(),
                                                  layer_norms(g_full["class_loss"]).values()) if b > 0})
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 2: BCE with target t is minimised at sigmoid(logit) = t, where it equals the entropy
 # H(t): H(0.95) = 0.199 on the real half, 0 on the fake half (target 0), so the batch mean cannot go
 # below H(0.95)/2 = 0.099. With soft_one = 1.0 the minimum is 0, reached only as the real logits
@@ -513,14 +531,14 @@ for soft in (0.95, 1.0):
     real_logit[soft] = float(d_copy(real_images, train=False)[0].mean())
 print("mean realness logit on real digits after the extra steps:", {k: round(v, 2) for k, v in real_logit.items()})
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 3
 before = [np.asarray(x) for x in jax.tree.leaves(nnx.state(gen, nnx.Param))]
 training.discriminator_step(gen, disc, d_opt, real_images, real_labels, jax.random.key(7))
 after = [np.asarray(x) for x in jax.tree.leaves(nnx.state(gen, nnx.Param))]
 print("generator unchanged:", all(np.array_equal(a, b) for a, b in zip(before, after)))
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 4: the class loss of the real half only. The part of the class gradient that came from
 # the fakes' labels disappears; the real half's part counts twice as much (the mean is now over 100
 # digits, as Keras' weight 2 makes it), so here - where the fakes' labels are still unreadable and

@@ -2,13 +2,6 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
 # ---
 
 # %% [markdown]
@@ -45,6 +38,31 @@
 #  z, labels (2B) ─► G (training) ─► images ─► D (frozen, dropout on) ─┬─► realness ─► BCE vs 0.95 ("real") ──┐
 #                                                                     └─► class ────► sparse CE vs labels ───┴─► sum ─► ∇ ─► update G only
 # ```
+
+# %%
+# Setup for Colab, Binder or any Jupyter: installs acgan_lib if it is missing, does nothing if not.
+# Source: $ACGAN_LIB_SOURCE (a folder, wheel or pip URL such as git+https://HOST/OWNER/REPO.git)
+# when set, else the checkout this notebook sits in (README, "Run it anywhere").
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("acgan_lib") is None:
+    checkout = next((str(d) for d in [Path.cwd(), *Path.cwd().parents]
+                     if (d / "acgan_lib" / "__init__.py").is_file()), None)
+    source = os.environ.get("ACGAN_LIB_SOURCE") or checkout
+    if source is None:
+        raise SystemExit("acgan_lib is not installed and this notebook is not inside the project's checkout: "
+                         "set ACGAN_LIB_SOURCE to the project's folder or pip URL (e.g. run "
+                         "`%env ACGAN_LIB_SOURCE=git+https://HOST/OWNER/REPO.git` in a cell), then rerun this cell")
+    widgets = [] if importlib.util.find_spec("ipywidgets") else ["ipywidgets>=8.1,<9"]
+    print(f"installing acgan_lib from {source} (a minute or two) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source, *widgets], check=True)
+    importlib.invalidate_caches()
+import acgan_lib  # noqa: E402,F401
 
 # %%
 import os
@@ -494,7 +512,7 @@ assert real_losses.max() - real_losses.min() < 0.3 and 0.4 < real_losses.mean() 
 # P(real) = 0.5, the "cannot tell" line: on the pretrained generator's images this discriminator
 # is about as unsure as at the equilibrium, so the realness term changes little here. The class loss alone
 # does the repair.
-
+#
 # ## 8. ACGAN among its relatives
 #
 # Notebook 1 wrote ACGAN's objective: `D` maximises $L_S + L_C$, `G` maximises $L_C - L_S$
@@ -566,7 +584,7 @@ exercises.check_embedding_rows_with_gradient(range(10))   # replace with your ro
 exercises.check_g_realness_minimum(1.0, 0.5)               # replace 0.5 with your minimum
 _ = exercises.check_g_realness_minimum(0.95, 0.5)
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 1: the discriminator is still untouched; every generator parameter still gets a
 # gradient, because the class loss also depends on all of them.
 g1 = models.Generator(rngs=nnx.Rngs(5))
@@ -575,7 +593,7 @@ before = snapshot(disc)
 training.generator_step(g1, disc, opt1, 50, jax.random.key(9), weights=training.LossWeights(realness=0.0))
 print("discriminator unchanged:", all(np.array_equal(a, b) for a, b in zip(before, snapshot(disc))))
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 2: only row 8 - the embedding lookup routes the gradient to the rows that were used.
 zz = models.sample_latent(jax.random.key(4), 20)
 gr, _, _ = training.per_loss_gradients(nnx.clone(good), lambda m: training.generator_loss_terms(
@@ -583,7 +601,7 @@ gr, _, _ = training.per_loss_gradients(nnx.clone(good), lambda m: training.gener
 rows = jnp.linalg.norm(gr["class_loss"]["embedding"]["embedding"][...], axis=1)
 print("rows with gradient:", [int(i) for i in jnp.flatnonzero(rows > 0)])
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 3: compare the class loss of "asked 8, draws 1" with "asked 8, draws 9".
 # The loss is -log P(8): whichever drawing the discriminator is more certain is *not* an 8 gives
 # the higher loss. Compare the two numbers below with your intuition about shared strokes.
@@ -595,12 +613,12 @@ for name, g in [("9", nines), ("1", ones)]:
     print(f"asked 8, draws {name}: class loss {loss:.3f}, mean P(8) = {float(probs[:, 8].mean()):.4f}, "
           f"samples with P(8) < 1e-7 (no gradient in the reference): {int(jnp.sum(probs[:, 8] < EPS))} of {len(probs)}")
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 4: BCE with target t is smallest at sigmoid(logit) = t, where it equals H(t):
 # H(1.0) = 0 (reached only as the logit goes to +infinity), H(0.95) = 0.199.
 print(f"G realness minimum: soft_one 1.0 -> {exercises.binary_entropy(1.0):.3f}, 0.95 -> {exercises.binary_entropy(0.95):.3f}")
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 5: the realness loss does not depend on the requested label at all, so nothing tells
 # the generator that its "8"s are 9s: the class loss stays high.
 no_class = training.LossWeights(classification=0.0)

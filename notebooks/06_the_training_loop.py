@@ -2,13 +2,6 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
 # ---
 
 # %% [markdown]
@@ -40,6 +33,31 @@
 # **Time:** about 45 minutes to read and work through. The notebook trains live for only 40
 # iterations (about 0.45 s each on an idle 2-core AVX-512 CPU, about 1.3 s on a 2-core AVX2 CPU,
 # plus compilation); everything longer is loaded from runs shipped with the project.
+
+# %%
+# Setup for Colab, Binder or any Jupyter: installs acgan_lib if it is missing, does nothing if not.
+# Source: $ACGAN_LIB_SOURCE (a folder, wheel or pip URL such as git+https://HOST/OWNER/REPO.git)
+# when set, else the checkout this notebook sits in (README, "Run it anywhere").
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("acgan_lib") is None:
+    checkout = next((str(d) for d in [Path.cwd(), *Path.cwd().parents]
+                     if (d / "acgan_lib" / "__init__.py").is_file()), None)
+    source = os.environ.get("ACGAN_LIB_SOURCE") or checkout
+    if source is None:
+        raise SystemExit("acgan_lib is not installed and this notebook is not inside the project's checkout: "
+                         "set ACGAN_LIB_SOURCE to the project's folder or pip URL (e.g. run "
+                         "`%env ACGAN_LIB_SOURCE=git+https://HOST/OWNER/REPO.git` in a cell), then rerun this cell")
+    widgets = [] if importlib.util.find_spec("ipywidgets") else ["ipywidgets>=8.1,<9"]
+    print(f"installing acgan_lib from {source} (a minute or two) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source, *widgets], check=True)
+    importlib.invalidate_caches()
+import acgan_lib  # noqa: E402,F401
 
 # %%
 import json
@@ -666,27 +684,27 @@ exercises.check_first_generator_class_accuracy(0)
 exercises.check_modes_meet(0)
 exercises.check_ema_memory(0);
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 1: the real half's floor is H(1.0) = 0, the fake half's H(0) = 0.
 exercises.check_d_realness_floor(0.0, soft_one=1.0);
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 2
 above = np.flatnonzero(plotting.smooth(long_log["g_class_accuracy"], 10) > 0.9)
 first = int(long_log["step"][above[0]])
 print("first iteration with generator class accuracy > 0.9:", first)
 exercises.check_first_generator_class_accuracy(first);
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 3 (the same as `meet` in section 6)
 below = np.flatnonzero((plotting.smooth(long_log["g_fool_rate"], 10) < 0.5) & (long_log["step"] > 100))
 exercises.check_modes_meet(int(long_log["step"][below[0]]));
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 4: 0.999^n = 1/e  <=>  n = -1 / ln(0.999) ~ 1000 ~ 1 / (1 - 0.999)
 exercises.check_ema_memory(-1 / np.log(0.999));
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 5
 d5 = out.parent / "06_ex5"
 shutil.rmtree(d5, ignore_errors=True)

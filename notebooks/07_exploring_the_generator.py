@@ -2,13 +2,6 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
 # ---
 
 # %% [markdown]
@@ -34,6 +27,31 @@
 #
 # **Time:** about 20 minutes to read and run. It trains nothing; executing it took 2 minutes on a
 # 2-core CPU shared with other heavy jobs, less on an idle one.
+
+# %%
+# Setup for Colab, Binder or any Jupyter: installs acgan_lib if it is missing, does nothing if not.
+# Source: $ACGAN_LIB_SOURCE (a folder, wheel or pip URL such as git+https://HOST/OWNER/REPO.git)
+# when set, else the checkout this notebook sits in (README, "Run it anywhere").
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("acgan_lib") is None:
+    checkout = next((str(d) for d in [Path.cwd(), *Path.cwd().parents]
+                     if (d / "acgan_lib" / "__init__.py").is_file()), None)
+    source = os.environ.get("ACGAN_LIB_SOURCE") or checkout
+    if source is None:
+        raise SystemExit("acgan_lib is not installed and this notebook is not inside the project's checkout: "
+                         "set ACGAN_LIB_SOURCE to the project's folder or pip URL (e.g. run "
+                         "`%env ACGAN_LIB_SOURCE=git+https://HOST/OWNER/REPO.git` in a cell), then rerun this cell")
+    widgets = [] if importlib.util.find_spec("ipywidgets") else ["ipywidgets>=8.1,<9"]
+    print(f"installing acgan_lib from {source} (a minute or two) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source, *widgets], check=True)
+    importlib.invalidate_caches()
+import acgan_lib  # noqa: E402,F401
 
 # %%
 import json
@@ -392,7 +410,7 @@ for name, ok, value in targets:
 # %%
 exercises.check_largest_embedding_coordinate(0, digit=0);     # replace 0 with your answer
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 1
 e0 = np.abs(np.asarray(gen.embedding.embedding[...])[0])
 exercises.check_largest_embedding_coordinate(int(e0.argmax()), digit=0);
@@ -400,7 +418,7 @@ mean0, _ = coordinate_influence(gen, 0, base_z)
 print("largest |e_0,i|:", int(e0.argmax()), " most influential (measured):", int(mean0.argmax()),
       " rank of the first among the measured:", int(np.flatnonzero(np.argsort(-mean0) == e0.argmax())[0]) + 1)
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 2
 from flax import nnx
 
@@ -410,7 +428,7 @@ r0 = evaluation.evaluate_generator(raw, judge, per_class=20, seed=0, with_divers
 print(f"untrained: accuracy {r0['class_accuracy']:.2f}, Fréchet ratio {r0['frechet_ratio']:.1f}, "
       f"min diversity {min(r0['diversity_ratio_per_class'].values()):.2f}")
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 3: inference mode (running statistics) draws blobs the judge files under one or two
 # classes; training mode (batch statistics) already draws many of the requested digits.
 g200 = checkpoint.load_generator(pretrained.EARLY_RUN_DIR / "generator_0200")

@@ -2,13 +2,6 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
 # ---
 
 # %% [markdown]
@@ -32,6 +25,31 @@
 # This notebook needs no GPU: the first cell asks XLA to pretend the CPU is four devices
 # (`--xla_force_host_platform_device_count=4`). They share the same cores, so nothing gets
 # faster here — the point is that the *program* is the one you would run on four GPUs.
+
+# %%
+# Setup for Colab, Binder or any Jupyter: installs acgan_lib if it is missing, does nothing if not.
+# Source: $ACGAN_LIB_SOURCE (a folder, wheel or pip URL such as git+https://HOST/OWNER/REPO.git)
+# when set, else the checkout this notebook sits in (README, "Run it anywhere").
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("acgan_lib") is None:
+    checkout = next((str(d) for d in [Path.cwd(), *Path.cwd().parents]
+                     if (d / "acgan_lib" / "__init__.py").is_file()), None)
+    source = os.environ.get("ACGAN_LIB_SOURCE") or checkout
+    if source is None:
+        raise SystemExit("acgan_lib is not installed and this notebook is not inside the project's checkout: "
+                         "set ACGAN_LIB_SOURCE to the project's folder or pip URL (e.g. run "
+                         "`%env ACGAN_LIB_SOURCE=git+https://HOST/OWNER/REPO.git` in a cell), then rerun this cell")
+    widgets = [] if importlib.util.find_spec("ipywidgets") else ["ipywidgets>=8.1,<9"]
+    print(f"installing acgan_lib from {source} (a minute or two) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source, *widgets], check=True)
+    importlib.invalidate_caches()
+import acgan_lib  # noqa: E402,F401
 
 # %%
 import os
@@ -227,14 +245,14 @@ assert spans[-1] < 0.002 < min(spans[:-1])
 #    the batch to `(4, 25, ...)` and take the mean over each shard's 25 digits): how far are they
 #    from the global ones, and why would per-shard normalisation be a different recipe?
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 1: each device must get the same number of digits (100/4 = 25; 30/4 is not whole).
 try:
     trainer.Trainer(trainer.TrainConfig(devices=4, batch_size=30), ds, root / "bad")
 except ValueError as e:
     print("ValueError:", e)
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
+# %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 2: per-shard means differ from the global mean by sampling noise of 25 digits
 # (about std / sqrt(25 * 7 * 7) per channel here); normalising each shard by its own statistics
 # changes every activation, so the generator would learn a different function.
