@@ -3,13 +3,15 @@
 Generator (latent_dim 100): 2,657,321 trainable parameters (+ 576 batch-norm statistics).
 Discriminator: 525,835 trainable parameters.
 
-Deviations from the reference, all mathematically equivalent:
+Deviations from the reference:
 
-* The discriminator heads return **logits**, not sigmoid / softmax probabilities.  The losses in
-  :mod:`acgan_lib.training` apply the sigmoid / softmax inside the cross-entropy (the numerically
-  stable form), which is the same function of the parameters as the reference's
-  ``sigmoid -> binary_crossentropy`` and ``softmax -> sparse_categorical_crossentropy``.
-  Use :func:`realness_probability` / :func:`class_probabilities` to get the reference's outputs.
+* The discriminator heads return **logits**, not probabilities. The losses in
+  :mod:`acgan_lib.training` apply the sigmoid / softmax inside the cross-entropy. This equals the
+  reference's ``sigmoid -> binary_crossentropy`` / ``softmax -> sparse_categorical_crossentropy``
+  wherever the reference's clipping of probabilities to [1e-7, 1 - 1e-7] is inactive. Where it is
+  active (a loss above -ln(1e-7) = 16.1) the reference's gradient is 0 and ours is
+  softmax - onehot (notebook 5, section 6). Use :func:`realness_probability` /
+  :func:`class_probabilities` to get the reference's outputs.
 * Transposed convolutions use :class:`acgan_lib.conv_transpose.ConvTranspose`, a subclass of
   ``nnx.ConvTranspose`` with the same parameters (``kernel`` (kh, kw, in, out), ``bias`` (out,))
   that computes the same sum as one matrix multiplication followed by an overlap-add.

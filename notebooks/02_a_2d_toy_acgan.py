@@ -506,7 +506,8 @@ plt.show()
 # for `EXERCISE_STEPS` iterations with `toy.train`, and draw the fakes. *Predict first*: what do
 # the fakes of one class look like when the generator can jump straight to wherever the current
 # discriminator says "most real"? Measure the spread of each class's fakes relative to the real
-# clusters with `toy.spread_ratio` (about 1 = right spread, near 0 = collapsed onto a point).
+# clusters with `toy.spread_ratio` (about 1 = right spread, near 0 = collapsed onto a point,
+# above 1 = scattered wider than the cluster).
 #
 # **Exercise 2 (reference lines).** Write three functions: `d_realness_floor(soft_one)`, the
 # smallest possible discriminator realness loss on a half-real / half-fake batch;
@@ -538,8 +539,10 @@ exercises.check_reference_lines(d_realness_floor, g_realness_floor, untrained_cl
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 1: G outruns D. Against a discriminator that barely moves between two of its steps,
-# the best answer for every z of a class is the single point D currently rates "most real" - so
-# whole classes collapse onto (almost) one point (spread ratio below 0.25 here).
+# the best answer for every z of a class is the single point D currently rates "most real", so
+# classes shrink toward a point (mode collapse: spread ratio far below 1) while others overshoot
+# as G jumps past D's moving target (far above 1). Which classes collapse varies with the seed
+# and the step count; the spreads leave the neighbourhood of 1 every time.
 def fresh_pair(seed=SEED):
     return toy.ToyGenerator(rngs=nnx.Rngs(seed)), toy.ToyDiscriminator(rngs=nnx.Rngs(seed + 1))
 
@@ -551,12 +554,12 @@ spread_c = toy.spread_ratio(fakes_c, labels_show, toy.NUM_CLASSES)
 print("spread per class / real spread:", np.round(spread_c, 2))
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
 for ax, f, title in ((axes[0], snaps[-1]["fakes"], "recipe: lr_g = lr_d"),
-                     (axes[1], fakes_c, f"lr_g = 20 × lr_d: {int((spread_c < 0.25).sum())} classes collapsed")):
+                     (axes[1], fakes_c, f"lr_g = 20 × lr_d: spread ratios {spread_c.min():.2f} to {spread_c.max():.1f}")):
     scatter_real(ax, alpha=0.25, s=6)
     ax.scatter(f[:, 0], f[:, 1], c=CMAP(labels_show), marker="x", s=14, linewidths=1)
     ax.set(xlim=(-2.5, 2.5), ylim=(-2.5, 2.5), title=title)
 plt.show()
-assert spread_c.min() < 0.25 and spread.min() > 0.4, (spread_c, spread)   # collapsed vs the recipe
+assert spread_c.min() < 0.5 and spread_c.max() > 2 and spread.min() > 0.4, (spread_c, spread)
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 2: BCE with target t is smallest (= H(t)) where sigma(logit) = t; a fake can reach 0.
@@ -604,7 +607,8 @@ assert on_n < 0.4 < on_after, (on_n, on_after)
 #   A D realness loss near $\ln 2$ means the fakes overlap the reals.
 # * The gradient of the sum is the sum of the two terms' gradients; in the plane, the class term
 #   pushes each fake toward its class region, the realness term toward higher $P(\text{real})$.
-# * When the generator learns much faster than the discriminator, classes collapse onto single
-#   points (mode collapse); without the class term the label no longer picks the cluster.
+# * When the generator learns much faster than the discriminator, training stops settling: some
+#   classes shrink toward single points (mode collapse), others scatter; without the class term
+#   the label no longer picks the cluster.
 #
 # Next: [3. Architecture](03_architecture.ipynb), the real networks for 28×28 digits.
