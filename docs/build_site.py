@@ -59,6 +59,11 @@ def stage_readme(text: str, names: list[str]) -> str:
     """README.md as the landing page: notebook names become links, a table of contents follows."""
     for stem in names:
         text = re.sub(rf"`{re.escape(stem)}(\.ipynb)?`", f"[`{stem}`](notebooks/{stem}.ipynb)", text)
+    # links to repository files that are not pages of the site (CONTRIBUTING.md, LICENSE, ...)
+    # become plain text naming the file; images are copied by :func:`stage`
+    text = re.sub(r"(?<!!)\[([^\]]+)\]\((?!https?:|#|notebooks/)([^)\s]+)\)",
+                  lambda m: m.group(1) if m.group(1).strip("`") == m.group(2) else f"{m.group(1)} (`{m.group(2)}`)",
+                  text)
     toc = "\n".join(f"notebooks/{stem}" for stem in names)
     return (text.rstrip() + "\n\n## Contents\n\n```{toctree}\n:maxdepth: 1\n:caption: The notebooks\n\n"
             + toc + "\n```\n")
@@ -76,6 +81,10 @@ def stage(src: Path) -> list[str]:
         (src / "notebooks" / path.name).write_text(json.dumps(stage_notebook(nb, path.name), indent=1),
                                                    encoding="utf-8")
         names.append(path.stem)
+    for image in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", (ROOT / "README.md").read_text(encoding="utf-8")):
+        if not image.startswith(("http:", "https:")):      # the README's own pictures (docs/samples.png)
+            (src / image).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / image, src / image)
     (src / "index.md").write_text(stage_readme((ROOT / "README.md").read_text(encoding="utf-8"), names),
                                   encoding="utf-8")
     return names
