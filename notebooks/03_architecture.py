@@ -188,7 +188,7 @@ plt.tight_layout()
 plt.show()
 print(f"untrained pixel values: min {float(untrained.min()):.4f}, max {float(untrained.max()):.4f}, "
       f"std {float(untrained.std()):.4f}")
-assert float(jnp.abs(untrained).max()) < 0.05, "an untrained generator should draw (near) flat grey"
+assert float(jnp.abs(untrained).max()) < 0.01, "an untrained generator should draw (near) flat grey"
 
 # %% [markdown]
 # ## 6. A transposed convolution is a matrix multiplication plus an overlap-add
@@ -224,7 +224,7 @@ print("implementation used on this backend:", conv_transpose.default_conv_impl()
 #   (7×7, 14×14, 28×28) with ReLU + batch norm, `tanh` at the end; 2,657,321 parameters.
 # * Discriminator: four 3×3 convolutions with LeakyReLU and dropout, then two heads (realness,
 #   class); 525,835 parameters. Heads return logits; the losses apply sigmoid/softmax.
-# * An untrained generator draws flat grey (every pixel within ±0.05 of 0); its faint texture only
+# * An untrained generator draws flat grey (every pixel within ±0.01 of 0); its faint texture only
 #   shows after contrast stretching.
 # * A transposed convolution equals one big matmul followed by an overlap-add — the trick that
 #   makes this model train fast on a CPU.

@@ -28,7 +28,7 @@
 # [pytrees](https://docs.jax.dev/en/latest/pytrees.html)); `nnx.split` / `nnx.merge`
 # ([NNX basics](https://flax.readthedocs.io/en/latest/nnx_basics.html)).
 #
-# **Time:** about 40 minutes (the code runs in about a minute).
+# **Time:** about 40 minutes (the code runs in 2–3 minutes on a 2-core CPU).
 #
 # This is the book's figure of the discriminator step, written as code:
 #

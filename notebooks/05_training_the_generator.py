@@ -30,7 +30,7 @@
 # `jax.grad` ([autodiff](https://docs.jax.dev/en/latest/automatic-differentiation.html)),
 # `nnx.clone` and `nnx.jit` ([NNX basics](https://flax.readthedocs.io/en/latest/nnx_basics.html)).
 #
-# **Time:** about 45 minutes (the code runs in about a minute).
+# **Time:** about 45 minutes (the code runs in 2–3 minutes on a 2-core CPU).
 #
 # The book's figure of the generator step, as code:
 #
@@ -226,8 +226,8 @@ assert all(g_norm[n][1] > g_norm[n][0] for n in ("embedding", "dense"))
 # the discriminator. Here every cosine is **positive but small** (between 0 and 0.5): for this
 # fresh generator the two losses mildly cooperate — making its images look real and making them
 # readable as the requested digit push every layer in somewhat similar directions. The class
-# gradient is the larger one in the layers nearest the input (embedding, dense), where the
-# requested class enters the generator.
+# gradient is the larger one in every layer but the last, and by far (about 2–3×) in the layers
+# nearest the input (embedding, dense), where the requested class enters the generator.
 
 # %% [markdown]
 # ## 4. Why the discriminator must stay frozen
@@ -298,8 +298,8 @@ if not SMOKE:
     assert trace[-1][0] > 2 * trace[0][0]
 
 # %% [markdown]
-# After only five steps the unfrozen discriminator's P(real) on fakes has more than doubled (by a
-# factor of about 340 here, printed above; it started tiny, since this discriminator is trained) and its realness loss
+# After only five steps the unfrozen discriminator's P(real) on fakes has grown by a factor of
+# about 340 (printed above; it started tiny, since this discriminator is trained) and its realness loss
 # on a proper batch has risen: each generator step would undo the previous
 # discriminator step. Freezing is what makes the two steps a *game* — each player only moves
 # its own parameters against the other's current strategy.
@@ -541,8 +541,9 @@ assert real_losses.max() - real_losses.min() < 0.3 and 0.4 < real_losses.mean() 
 # toward easily classified samples). Training the class
 # head on fakes too (our `gan.js` recipe; notebook 4) makes this cooperation on the class
 # question stronger; Keras' later recipe trains the class head on real images only. Notebook 7
-# measures the pretrained generator's variety against real digits. Exercises 4–5 toggle the
-# pieces.
+# measures the pretrained generator's variety against real digits. Exercise 5 below switches the
+# generator's class term off; notebook 4's exercise 4 writes the Keras variant (class head trained
+# on real images only).
 #
 # ## Summary
 #
@@ -551,7 +552,7 @@ assert real_losses.max() - real_losses.min() < 0.3 and 0.4 < real_losses.mean() 
 #   ACGAN's $-L_S$ in its non-saturating form and the fake half of $-L_C$ (notebook 1, section 3).
 # * Only the generator's parameters are differentiated and updated; every discriminator
 #   parameter stays bit-identical. Updating the discriminator on the generator's "trick" targets
-#   teaches it that fakes are real: within a few steps its P(real) on fakes more than doubles.
+#   teaches it that fakes are real: within a few steps its P(real) on fakes grows more than a hundredfold.
 # * A trained discriminator is *confidently wrong* about a fresh generator's flat grey: class loss
 #   far above $\ln 10$.
 # * When the generator draws the wrong digit, the class loss is high, and its gradient flows into

@@ -87,8 +87,8 @@ print("backend:", jax.default_backend(), "| devices:", len(jax.devices()))
 # Adam update to its copy of the parameters, so the copies never drift apart.
 #
 # Batch normalisation is the subtle part: the generator normalises with the mean and variance of
-# the *batch*. Per-shard statistics would be a different recipe (each device normalising by its
-# own 25 digits). The global ones are again sums over shards,
+# the *batch* (in the generator step, 200 fakes). Per-shard statistics would be a different recipe
+# (each device normalising by its own 50 of them). The global ones are again sums over shards,
 #
 # $$\mu = \frac{1}{N}\sum_k \mu_k, \qquad \sigma^2 = \frac{1}{N}\sum_k \overline{x^2}_k - \mu^2 ,$$
 #

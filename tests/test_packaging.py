@@ -13,7 +13,7 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT = PYPROJECT["project"]
-EXTRAS = ("notebooks", "test")  # what `make` installs (Makefile's EXTRAS)
+EXTRAS = ("notebooks", "test", "site")  # what `make` installs (Makefile's EXTRAS)
 SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13")
 
 
