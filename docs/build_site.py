@@ -38,6 +38,22 @@ def notebooks(root: Path = ROOT) -> list[Path]:
     return sorted((root / "notebooks").glob(NOTEBOOK_GLOB))
 
 
+# matplotlib's animation HTML (to_jshtml) loads Font Awesome from a CDN for its buttons' icons;
+# offline pages get the same buttons with Unicode symbols instead.
+_CDN_LINK = re.compile(r'<link[^>]*href="https?://[^"]*font-awesome[^"]*"[^>]*>', re.S)
+_FA_ICONS = {"fa-fast-backward": "⏮", "fa-step-backward": "⏪", "fa-play fa-flip-horizontal": "◀",
+             "fa-pause": "⏸", "fa-play": "▶", "fa-step-forward": "⏩", "fa-fast-forward": "⏭",
+             "fa-minus": "−", "fa-plus": "+"}
+
+
+def offline_html(html: str) -> str:
+    """HTML output without CDN stylesheets; Font Awesome icons become Unicode symbols."""
+    html = _CDN_LINK.sub("", html)
+    for cls, symbol in _FA_ICONS.items():       # longest class lists first (dict order above)
+        html = re.sub(rf'<i class="fa {re.escape(cls)}"\s*>\s*</i>', symbol, html)
+    return html
+
+
 def stage_notebook(nb: dict, name: str) -> dict:
     """A copy of notebook ``nb`` ready for the site (solutions collapsed, widgets replaced)."""
     nb = copy.deepcopy(nb)
@@ -50,6 +66,10 @@ def stage_notebook(nb: dict, name: str) -> dict:
             meta.setdefault("mystnb", {}).update(code_prompt_show="Show solution",
                                                  code_prompt_hide="Hide solution")
         for out in cell.get("outputs", []):
+            html = out.get("data", {}).get("text/html")
+            if html is not None:
+                text = "".join(html) if isinstance(html, list) else html
+                out["data"]["text/html"] = offline_html(text)
             if WIDGET_MIME in out.get("data", {}):
                 out["data"] = {"text/markdown": WIDGET_NOTE.format(name=name)}
     return nb

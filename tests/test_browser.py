@@ -216,7 +216,7 @@ def test_bundled_mathjax_typesets_offline(site, page):
 
 
 def test_solution_toggle_opens(site, page):
-    pages = [p for p in site_pages(site) if "Show solution" in p.read_text()]
+    pages = [p for p in site_pages(site) if p.parent.name == "notebooks" and "Show solution" in p.read_text()]
     assert pages, "no page has a collapsed solution (cells tagged 'solution')"
     for path in pages:
         with screenshot_on_failure(page, "solution_" + path.stem):
