@@ -492,9 +492,8 @@ class Trainer:
         return time.perf_counter() - t0
 
     # -------------------------------------------------------------- the loop
-    def _rows(self, pending: list[tuple[int, Any]], images_per_s: float) -> list[dict]:
-        """Fetch the pending device metrics and turn them into log rows."""
-        fetched = jax.device_get([m for _, m in pending])
+    def _rows(self, pending: list[tuple[int, Any]], fetched: list[dict], images_per_s: float) -> list[dict]:
+        """Turn the fetched metrics of the pending iterations into log rows."""
         return [{"step": step, "epoch": step / self.steps_per_epoch, "images_per_s": images_per_s,
                  "train_seconds": round(self.train_seconds, 2), **{k: float(v) for k, v in m.items()}}
                 for (step, _), m in zip(pending, fetched)]
@@ -536,9 +535,11 @@ class Trainer:
                 bar.update(1)
                 epoch_done = self.step % self.steps_per_epoch == 0
                 if len(pending) >= self.cfg.log_every or epoch_done or self.step == end or self._stop_signal:
+                    # dispatch is asynchronous: the clock is read once the device has finished them
+                    fetched = jax.device_get([m for _, m in pending])
                     now = time.perf_counter()
                     self.train_seconds = seconds_before + (now - t_start)
-                    rows = self._rows(pending, n_last * self.cfg.batch_size / max(now - t_last, 1e-9))
+                    rows = self._rows(pending, fetched, n_last * self.cfg.batch_size / max(now - t_last, 1e-9))
                     pending.clear()
                     t_last, n_last = now, 0
                     check_losses(rows, self.checkpoint_dir, self.cfg.lr)

@@ -74,7 +74,9 @@ DATA = os.environ.get("ACGAN_DATA", "bundled")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from acgan_lib import data, plotting
+from acgan_lib import compile_cache, data, plotting
+
+compile_cache.enable();  # compiled programs kept on disk: a second run compiles far less
 
 # %% [markdown]
 # ## 1. Two players

@@ -67,7 +67,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from flax import nnx
 
-from acgan_lib import conv_transpose, models, plotting
+from acgan_lib import compile_cache, conv_transpose, models, plotting
+
+compile_cache.enable();  # compiled programs kept on disk: a second run compiles far less
 
 # %% [markdown]
 # ## 1. Building the two networks

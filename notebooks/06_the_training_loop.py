@@ -31,8 +31,9 @@
 # ([Ioffe & Szegedy 2015](https://arxiv.org/abs/1502.03167)).
 #
 # **Time:** about 45 minutes to read and work through. The notebook trains live for only 40
-# iterations (about 0.45 s each on an idle 2-core AVX-512 CPU, about 1.3 s on a 2-core AVX2 CPU,
-# plus compilation); everything longer is loaded from runs shipped with the project.
+# iterations (0.45–1.1 s each on an idle 2-core AVX-512 CPU, about 1.3 s on a 2-core AVX2 CPU,
+# plus compilation; the whole notebook runs in 1.5–2 minutes); everything longer is loaded from
+# runs shipped with the project.
 
 # %%
 # Setup for Colab, Binder or any Jupyter: installs acgan_lib if it is missing, does nothing if not.
@@ -78,7 +79,10 @@ import numpy as np
 from flax import nnx
 from IPython.display import Image, display
 
-from acgan_lib import checkpoint, conv_transpose, data, exercises, models, plotting, pretrained, trainer, training
+from acgan_lib import (checkpoint, compile_cache, conv_transpose, data, exercises, models, plotting, pretrained,
+                       trainer, training)
+
+compile_cache.enable();  # compiled programs kept on disk: a second run compiles far less
 
 # %% [markdown]
 # ## 1. One iteration = a discriminator step, then a generator step
@@ -273,7 +277,7 @@ flax_layer = jax.jit(lambda x, k: jax.lax.conv_transpose(x, k, (1, 1), "VALID"))
 ours = jax.jit(lambda x, k: conv_transpose.conv_transpose_matmul(x, k, (1, 1), "VALID"))
 
 
-def best_of(f, n=3):
+def best_of(f, n):
     jax.block_until_ready(f(x, kernel))
     times = []
     for _ in range(n):
@@ -283,26 +287,28 @@ def best_of(f, n=3):
     return min(times)
 
 
-t_flax, t_ours = best_of(flax_layer), best_of(ours)
+t_flax, t_ours = best_of(flax_layer, 1), best_of(ours, 3)   # after a warm-up call; XLA's is slow, time it once
 print(f"deconv1 forward, batch 200: lax.conv_transpose {1000 * t_flax:.0f} ms, matmul + overlap-add {1000 * t_ours:.0f} ms "
       f"({t_flax / t_ours:.0f}x faster)")
 print("same numbers:", bool(jnp.allclose(flax_layer(x, kernel), ours(x, kernel), atol=1e-3)))
 log = trainer.read_log(out)
-# train_seconds advances at every log flush (every log_every rows): time per iteration from the
-# first flush (compilation done) to the last
-flush = np.flatnonzero(np.diff(log["train_seconds"]) > 0) + 1
-per_iter = ((log["train_seconds"][-1] - log["train_seconds"][flush[0]]) / (log["step"][-1] - log["step"][flush[0]])
-            if len(flush) else float("nan"))
+# train_seconds is read at every log flush (every log_every rows, once the device has finished
+# them), so the rows of one flush share it. Time per iteration from the end of the first flush
+# (compilation done) to the end of the last:
+end1 = int(np.flatnonzero(np.diff(log["train_seconds"]) > 0)[0]) if len(log["step"]) > config.log_every else 0
+per_iter = ((log["train_seconds"][-1] - log["train_seconds"][end1]) / (log["step"][-1] - log["step"][end1])
+            if end1 else float("nan"))
 print(f"this run: about {1000 * per_iter:.0f} ms per iteration after compilation, including the live plotting")
 
 # %% [markdown]
 # `benchmarks/train_step.py` times the whole iteration against a PyTorch implementation of the
-# same architecture and recipe, side by side on the same machine; see the README for the
-# figures. On the 2-core machine this series was built on, one iteration takes about 0.45 s
-# (the live run above also redraws its plots, so it prints more)
-# (PyTorch eager on the same machine: about 0.48 s; the same Flax model with `nnx.ConvTranspose`:
-# about 9 s). On a 2-core AVX2 CPU the same iteration takes about 1.3 s, three times longer, which
-# is why this notebook trains only a few dozen iterations live and loads the longer runs below.
+# same architecture and recipe, side by side on the same machine (`benchmarks/RESULTS.md`). On
+# three kinds of 2-core CPU it measured one iteration at 0.45 s (AMD EPYC, AVX-512; PyTorch eager
+# 0.48 s), 1.05 s (Intel Xeon, AVX-512; PyTorch 1.05 s) and 1.34 s (AMD EPYC, AVX2; PyTorch 1.33 s;
+# the same Flax model with `nnx.ConvTranspose`: about 9 s). The live run's figure above is from
+# whatever CPU executed this notebook, with its plots redrawn every 10 iterations. That factor of
+# three between CPUs is why this notebook trains only a few dozen iterations live and loads the
+# longer runs below.
 #
 # ## 6. The first iterations: two kinds of fakes
 #
@@ -680,8 +686,8 @@ print([line for line in prov_text.splitlines() if line.startswith("- weights")][
 #    generator step's fakes are judged real (`g_fool_rate`, moving average of 10, below 0.5).
 # 4. With `ema_decay = 0.999`, after how many iterations has the starting generator's share of
 #    the average fallen to 1/e? (Pen and paper.)
-# 5. Interrupt-and-resume by hand: train a new run for 7 iterations, restore it into a new
-#    `Trainer`, train both to 10 and compare the generators.
+# 5. Interrupt-and-resume by hand: train a new run for 3 iterations, restore it into a new
+#    `Trainer`, train both to 5 and compare the generators.
 
 # %%
 exercises.check_d_realness_floor(0.5, soft_one=1.0)      # replace with your answers
@@ -715,10 +721,10 @@ d5 = out.parent / "06_ex5"
 shutil.rmtree(d5, ignore_errors=True)
 cfg5 = trainer.TrainConfig(seed=1, log_every=5)
 a = trainer.Trainer(cfg5, ds, d5)
-a.train(max_steps=4 if SMOKE else 7, progress=False)
+a.train(max_steps=3, progress=False)
 b = trainer.Trainer(cfg5, ds, d5)
 b.restore()
-a.train(max_steps=6 if SMOKE else 10, progress=False)
-b.train(max_steps=6 if SMOKE else 10, progress=False)
+a.train(max_steps=5, progress=False)
+b.train(max_steps=5, progress=False)
 print("same generator:", all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(nnx.state(a.gen)),
                                                                   jax.tree.leaves(nnx.state(b.gen)))))

@@ -25,7 +25,7 @@
 # [`jax.jit`](https://docs.jax.dev/en/latest/jit-compilation.html); the Fréchet distance idea is
 # explained in section 7. No training happens here.
 #
-# **Time:** about 20 minutes to read and run. It trains nothing; executing it takes about 35 s on a
+# **Time:** about 20 minutes to read and run. It trains nothing; executing it takes about 30 s on a
 # 2-core CPU.
 
 # %%
@@ -66,7 +66,9 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from acgan_lib import checkpoint, evaluation, exercises, models, plotting, pretrained
+from acgan_lib import checkpoint, compile_cache, evaluation, exercises, models, plotting, pretrained
+
+compile_cache.enable();  # compiled programs kept on disk: a second run compiles far less
 
 # %% [markdown]
 # ## 1. Loading the pretrained generator

@@ -68,7 +68,9 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from acgan_lib import data, parallel, trainer
+from acgan_lib import compile_cache, data, parallel, trainer
+
+compile_cache.enable();  # compiled programs kept on disk: a second run compiles far less
 
 # %%
 # NBVAL_CHECK_OUTPUT
