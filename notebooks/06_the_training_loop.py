@@ -291,14 +291,14 @@ t_flax, t_ours = best_of(flax_layer, 1), best_of(ours, 3)   # after a warm-up ca
 print(f"deconv1 forward, batch 200: lax.conv_transpose {1000 * t_flax:.0f} ms, matmul + overlap-add {1000 * t_ours:.0f} ms "
       f"({t_flax / t_ours:.0f}x faster)")
 print("same numbers:", bool(jnp.allclose(flax_layer(x, kernel), ours(x, kernel), atol=1e-3)))
-log = trainer.read_log(out)
-# train_seconds is read at every log flush (every log_every rows, once the device has finished
-# them), so the rows of one flush share it. Time per iteration from the end of the first flush
-# (compilation done) to the end of the last:
-end1 = int(np.flatnonzero(np.diff(log["train_seconds"]) > 0)[0]) if len(log["step"]) > config.log_every else 0
-per_iter = ((log["train_seconds"][-1] - log["train_seconds"][end1]) / (log["step"][-1] - log["step"][end1])
+# The live run's log (section 3; the resumed iterations of section 4 are left out). train_seconds
+# is read at every log flush (every log_every rows, once the device has finished them), so the
+# rows of one flush share it. Time per iteration from the end of the first flush (compilation
+# done) to the end of the last:
+end1 = int(np.flatnonzero(np.diff(live["train_seconds"]) > 0)[0]) if len(live["step"]) > config.log_every else 0
+per_iter = ((live["train_seconds"][-1] - live["train_seconds"][end1]) / (live["step"][-1] - live["step"][end1])
             if end1 else float("nan"))
-print(f"this run: about {1000 * per_iter:.0f} ms per iteration after compilation, including the live plotting")
+print(f"the live run: about {1000 * per_iter:.0f} ms per iteration after compilation, including its plots")
 
 # %% [markdown]
 # `benchmarks/train_step.py` times the whole iteration against a PyTorch implementation of the
