@@ -5,7 +5,8 @@
 Pick a class, move the sliders of the latent coordinates that matter most for that class (or
 press "random z"), and the digit and a row of nearby variations update. The server is the
 standard library's ``http.server`` (no new dependency, nothing but this process to start); the
-page is one static HTML/JS file that talks to a JSON endpoint:
+page is one static HTML/JS file (the package asset ``assets/demo/index.html``) that talks to a
+JSON endpoint:
 
 * ``GET  /``                          the page
 * ``GET  /api/info``                  ``{"latent_dim", "num_classes", "sliders", "variations"}``
@@ -13,8 +14,28 @@ page is one static HTML/JS file that talks to a JSON endpoint:
 * ``POST /api/generate``              body ``{"label": C, "z": [latent_dim numbers in [-1, 1]]}``
   -> ``{"image": PNG data URL, "variations": [PNG data URLs], "ms": server time}``
 
-Bad requests (unknown class, wrong z length, non-numbers, bad JSON, unknown paths) get a 4xx
-with a JSON ``{"error": message}``, and the server keeps serving.
+Bad requests get a 4xx with a one-line JSON ``{"error": message}``, and the server keeps
+serving: unknown class, wrong z length, non-numbers, bad or deeply nested JSON (400), unknown
+paths (404), other methods (405), a body shorter than its Content-Length (400 if the client
+closed, 408 if it stalled), no Content-Length (411), a body over ``MAX_BODY_BYTES`` (413).
+
+How it holds up against slow, many or hostile clients:
+
+* **Timeouts.** A client has ``REQUEST_TIMEOUT_S`` seconds for its whole request (request line,
+  headers and body together, not per read: trickling a byte at a time does not keep a connection
+  open); then the connection is closed (408 for a stalled body).
+* **Bounded workers.** At most ``MAX_WORKERS`` requests are handled at once (one thread each).
+  A connection beyond that waits up to ``QUEUE_WAIT_S`` for a free worker, then gets 503 with
+  ``Retry-After: 1``.
+* **Host and Origin.** Bound to a loopback address (the default 127.0.0.1), the server answers
+  only requests whose ``Host`` is ``127.0.0.1``, ``localhost`` or ``[::1]`` with its own port, as
+  Jupyter's server does for local-only use: a DNS-rebinding page (a foreign name resolving to
+  127.0.0.1) gets 403. A request carrying an ``Origin`` must come from the page itself
+  (``http://`` + one of those hosts; with ``--host`` set to another address, ``http://`` + its
+  ``Host``): a cross-origin POST gets 403.
+* **Quiet.** No access log by default (``quiet=False`` prints one line per request); a client
+  that disconnects or stalls is not an error and prints nothing; an internal error prints one
+  line and the server keeps serving.
 
 Why rank coordinates: the generator multiplies z by a learned per-class embedding
 (``h = z * embedding[label]``), so for a given class most coordinates are scaled down and barely
@@ -25,18 +46,24 @@ sliders on the strongest ones.
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
+import ipaddress
 import json
 import math
-import struct
+import socket
+import sys
 import threading
 import time
-import zlib
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
+
+from .data import to_pixels
+from .plotting import png_bytes
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -46,6 +73,11 @@ VARIATION_SCALE = 0.35     # variation k uses clip(z + VARIATION_SCALE * noise_k
 INFLUENCE_BASES = 2        # random z's the influence of each coordinate is averaged over
 MAX_BODY_BYTES = 64 * 1024
 Z_LIMIT = 1.0              # the generator was trained on z ~ U[-1, 1]
+REQUEST_TIMEOUT_S = 5.0    # a client's whole request (line, headers, body) must arrive within this
+MAX_WORKERS = 16           # requests handled at once (one thread each)
+QUEUE_WAIT_S = 0.5         # how long a connection beyond MAX_WORKERS waits for a worker before 503
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")   # the Host names accepted on a loopback address
+PAGE_PATH = Path(__file__).resolve().parent / "assets" / "demo" / "index.html"
 
 
 class BadRequest(ValueError):
@@ -56,26 +88,23 @@ class BadRequest(ValueError):
         self.status = int(status)
 
 
-def png_bytes(image: np.ndarray) -> bytes:
-    """Encode a uint8 grey image (H, W) as PNG (8-bit greyscale, no filtering), stdlib only."""
-    image = np.ascontiguousarray(image, dtype=np.uint8)
-    h, w = image.shape
-    raw = b"".join(b"\x00" + image[r].tobytes() for r in range(h))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+def _short(value) -> str:
+    """``repr(value)`` cut to 40 characters, for error messages that quote a client's value."""
+    try:
+        text = repr(value)
+    except ValueError:   # an integer of more than 4300 digits
+        text = f"an {type(value).__name__} too long to show"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def data_url(image: np.ndarray) -> str:
+    """A uint8 grey image (H, W) as a ``data:image/png;base64,...`` URL (:func:`plotting.png_bytes`)."""
     return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
-    """Generator output (N, 28, 28, 1) in [-1, 1] -> uint8 (N, 28, 28)."""
-    return np.clip(np.rint((np.asarray(images)[..., 0] + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    """Generator output (N, 28, 28, 1) in [-1, 1] -> uint8 (N, 28, 28) (= :func:`data.to_pixels`)."""
+    return to_pixels(images)
 
 
 class DemoModel:
@@ -135,11 +164,11 @@ class DemoModel:
             try:
                 value = int(value)
             except ValueError:
-                raise BadRequest(f"label must be a whole number 0..{self.num_classes - 1}, got {value!r}") from None
+                raise BadRequest(f"label must be a whole number 0..{self.num_classes - 1}, got {_short(value)}") from None
         if isinstance(value, bool) or not isinstance(value, int):
-            raise BadRequest(f"label must be a whole number 0..{self.num_classes - 1}, got {value!r}")
+            raise BadRequest(f"label must be a whole number 0..{self.num_classes - 1}, got {_short(value)}")
         if not 0 <= value < self.num_classes:
-            raise BadRequest(f"label must be in 0..{self.num_classes - 1}, got {value}")
+            raise BadRequest(f"label must be in 0..{self.num_classes - 1}, got {_short(value)}")
         return value
 
     def parse_z(self, value) -> np.ndarray:
@@ -148,10 +177,10 @@ class DemoModel:
         if len(value) != self.latent_dim:
             raise BadRequest(f"z must have {self.latent_dim} numbers, got {len(value)}")
         for i, v in enumerate(value):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise BadRequest(f"z[{i}] must be a finite number, got {v!r}")
-            if abs(v) > Z_LIMIT:
-                raise BadRequest(f"z[{i}] must be in [-{Z_LIMIT:g}, {Z_LIMIT:g}], got {v}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)):
+                raise BadRequest(f"z[{i}] must be a finite number, got {_short(v)}")
+            if abs(v) > Z_LIMIT:   # before any float(): a 400-digit integer is an answer, not an OverflowError
+                raise BadRequest(f"z[{i}] must be in [-{Z_LIMIT:g}, {Z_LIMIT:g}], got {_short(v)}")
         return np.asarray(value, np.float32)
 
 
@@ -159,20 +188,87 @@ def _reject_constant(token: str):
     raise ValueError(f"{token} is not a number")
 
 
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's input with one deadline for the whole request: each read may wait only for the
+    time left (a per-read timeout alone lets a client trickle one byte every few seconds forever)."""
+
+    def __init__(self, sock: socket.socket, deadline: float, write_timeout: float):
+        self._sock, self.deadline, self._write_timeout = sock, deadline, write_timeout
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        self._sock.settimeout(left)
+        try:
+            return self._sock.recv_into(buffer)
+        finally:
+            with contextlib.suppress(OSError):
+                self._sock.settimeout(self._write_timeout)   # writes keep a per-write timeout
+
+
 class Handler(BaseHTTPRequestHandler):
-    """Routes for the page and its JSON endpoints (``server.model`` is a DemoModel)."""
+    """Routes for the page and its JSON endpoints (``server.model`` is a DemoModel).
+
+    HTTP/1.0: one request per connection, so the request deadline is the connection's."""
 
     server_version = "acgan-demo/1"
+    server: DemoServer
+
+    def setup(self) -> None:
+        self.timeout = self.server.request_timeout
+        super().setup()
+        self.rfile.close()   # replaced by a reader with one deadline for the whole request
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, time.monotonic() + self.timeout,
+                                                       self.timeout))
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionError, TimeoutError):
+            pass   # the client left or stalled: nothing to answer, nothing to log
+
+    def finish(self) -> None:
+        super().finish()
+        # drain what the client sent and was not read (a refused body): closing a socket with
+        # unread input sends a reset, which can destroy the answer before the client reads it
+        with contextlib.suppress(OSError):
+            self.connection.setblocking(False)
+            for _ in range(MAX_BODY_BYTES // 4096):
+                if not self.connection.recv(65536):
+                    break
 
     def log_message(self, format, *args):  # noqa: A002 (the base class's name)
         if not self.server.quiet:
             super().log_message(format, *args)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (bad request line, headers too long, timeout) as one-line JSON;
+        an unknown method is the client's mistake: 405, not 501."""
+        if code == HTTPStatus.NOT_IMPLEMENTED:
+            code, message = HTTPStatus.METHOD_NOT_ALLOWED, f"unsupported method {_short(self.command)}: use GET or POST"
+        self.close_connection = True
+        self._json(code, {"error": message or HTTPStatus(code).phrase})
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -182,12 +278,28 @@ class Handler(BaseHTTPRequestHandler):
 
     def _guard(self, fn) -> None:
         try:
+            self._check_host_and_origin()
             fn()
         except BadRequest as e:
             self._json(e.status, {"error": str(e)})
-        except Exception as e:  # a bug, not the client's fault: say so and keep serving
-            self.log_error("internal error: %r", e)
+        except (ConnectionError, TimeoutError):
+            raise   # the client is gone: handle() drops the connection quietly
+        except Exception as e:  # a bug, not the client's fault: one line, and keep serving
+            print(f"acgan demo: internal error on {self.command} {_short(self.path)}: {e!r}", file=sys.stderr)
             self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {type(e).__name__}"})
+
+    def _check_host_and_origin(self) -> None:
+        host = self.headers.get("Host")
+        allowed = self.server.allowed_hosts
+        if allowed is not None and (host is None or host.lower() not in allowed):
+            raise BadRequest(f"host {_short(host)} is not allowed: this demo answers {self.server.url} only",
+                             HTTPStatus.FORBIDDEN)
+        origin = self.headers.get("Origin")
+        if origin is not None:
+            origins = {f"http://{h}" for h in (allowed if allowed is not None else {(host or "").lower()})}
+            if origin.lower() not in origins:
+                raise BadRequest(f"origin {_short(origin)} is not allowed: only the demo's own page may call it",
+                                 HTTPStatus.FORBIDDEN)
 
     def do_GET(self):
         self._guard(self._get)
@@ -199,15 +311,18 @@ class Handler(BaseHTTPRequestHandler):
         self._guard(self._post)
 
     def do_PUT(self):
-        self._json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "use GET or POST"})
+        self._guard(self._not_allowed)
 
-    do_DELETE = do_PATCH = do_PUT
+    do_DELETE = do_PATCH = do_OPTIONS = do_PUT
+
+    def _not_allowed(self):
+        raise BadRequest("use GET or POST", HTTPStatus.METHOD_NOT_ALLOWED)
 
     def _get(self):
         url = urlparse(self.path)
         model: DemoModel = self.server.model
         if url.path in ("/", "/index.html"):
-            self._send(HTTPStatus.OK, PAGE.encode(), "text/html; charset=utf-8")
+            self._send(HTTPStatus.OK, self.server.page, "text/html; charset=utf-8")
         elif url.path == "/api/info":
             self._json(HTTPStatus.OK, {"latent_dim": model.latent_dim, "num_classes": model.num_classes,
                                        "sliders": min(NUM_SLIDERS, model.latent_dim),
@@ -227,22 +342,43 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/favicon.ico":
             self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
         else:
-            raise BadRequest(f"no such page: {url.path}", HTTPStatus.NOT_FOUND)
+            raise BadRequest(f"no such page: {_short(url.path)}", HTTPStatus.NOT_FOUND)
 
-    def _post(self):
-        if urlparse(self.path).path != "/api/generate":
-            raise BadRequest(f"no such endpoint: {self.path}", HTTPStatus.NOT_FOUND)
+    def _read_body(self) -> bytes:
+        """The request body, all of it, within the request's deadline."""
+        if "Transfer-Encoding" in self.headers:
+            raise BadRequest("send the body with a Content-Length header (no Transfer-Encoding)",
+                             HTTPStatus.LENGTH_REQUIRED)
         try:
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
-            raise BadRequest("a Content-Length header is required", HTTPStatus.LENGTH_REQUIRED) from None
-        if not 0 <= length <= MAX_BODY_BYTES:
-            raise BadRequest(f"body must be at most {MAX_BODY_BYTES} bytes", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-        raw = self.rfile.read(length)
+            raise BadRequest("a Content-Length header (a whole number of bytes) is required",
+                             HTTPStatus.LENGTH_REQUIRED) from None
+        if length < 0:
+            raise BadRequest(f"Content-Length must not be negative, got {length}")
+        if length > MAX_BODY_BYTES:
+            raise BadRequest(f"body must be at most {MAX_BODY_BYTES} bytes, got {length}",
+                             HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        try:
+            raw = self.rfile.read(length)
+        except TimeoutError:
+            self.close_connection = True
+            raise BadRequest(f"the body did not arrive within {self.server.request_timeout:g} s "
+                             f"(Content-Length says {length} bytes)", HTTPStatus.REQUEST_TIMEOUT) from None
+        if len(raw) < length:
+            raise BadRequest(f"the body ended after {len(raw)} of the {length} bytes its Content-Length promised")
+        return raw
+
+    def _post(self):
+        if urlparse(self.path).path != "/api/generate":
+            raise BadRequest(f"no such endpoint: {_short(self.path)}", HTTPStatus.NOT_FOUND)
+        raw = self._read_body()
         try:
             body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
         except (UnicodeDecodeError, ValueError) as e:
             raise BadRequest(f"body is not valid JSON: {e}") from None
+        except RecursionError:
+            raise BadRequest("body is not valid JSON: nested too deeply") from None
         if not isinstance(body, dict):
             raise BadRequest("body must be a JSON object {\"label\": C, \"z\": [...]}")
         model: DemoModel = self.server.model
@@ -257,28 +393,88 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class DemoServer(ThreadingHTTPServer):
-    daemon_threads = True
+    """The demo's HTTP server: a thread per request, at most ``max_workers`` at once.
 
-    def __init__(self, model: DemoModel, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, quiet: bool = False):
+    ``allowed_hosts``: the ``Host`` values answered (lower case), or None (any) when bound to a
+    non-loopback address the user chose with ``--host``."""
+
+    daemon_threads = True
+    request_queue_size = 64     # connections the kernel holds while every worker is busy
+
+    def __init__(self, model: DemoModel, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, quiet: bool = True,
+                 *, request_timeout: float = REQUEST_TIMEOUT_S, max_workers: int = MAX_WORKERS,
+                 queue_wait: float = QUEUE_WAIT_S, page_path: Path = PAGE_PATH):
         self.model = model
         self.quiet = quiet
+        self.request_timeout = float(request_timeout)
+        self.queue_wait = float(queue_wait)
+        self.max_workers = int(max_workers)
+        self._slots = threading.BoundedSemaphore(self.max_workers)
+        self.page = Path(page_path).read_bytes()
         super().__init__((host, port), Handler)
+        bound_port = self.server_address[1]
+        self.allowed_hosts: set[str] | None = None
+        if is_loopback(host):
+            self.allowed_hosts = {f"{name}:{bound_port}" for name in LOOPBACK_NAMES}
+            if bound_port == 80:
+                self.allowed_hosts |= set(LOOPBACK_NAMES)
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host}:{port}/"
 
+    def process_request(self, request, client_address) -> None:
+        """Hand the connection to a worker thread, waiting up to ``queue_wait`` for a free one."""
+        if not self._slots.acquire(timeout=self.queue_wait):
+            self._refuse(request)
+            return
+        try:
+            threading.Thread(target=self._work, args=(request, client_address), daemon=True).start()
+        except BaseException:
+            self._slots.release()
+            self.shutdown_request(request)
+            raise
+
+    def _work(self, request, client_address) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request) -> None:
+        """503 without reading the request (what has arrived is drained, so closing sends no reset)."""
+        body = json.dumps({"error": f"server busy: {self.max_workers} requests in progress, try again"}).encode()
+        head = ("HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n").encode()
+        with contextlib.suppress(OSError):
+            request.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                while request.recv(65536):
+                    pass
+            request.settimeout(0.2)
+            request.sendall(head + body)
+        self.shutdown_request(request)
+
+    def handle_error(self, request, client_address) -> None:
+        """One line, no traceback; a client that left or stalled is not an error at all."""
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, (ConnectionError, TimeoutError)):
+            print(f"acgan demo: error with a request from {client_address[0]}: {exc!r}", file=sys.stderr)
+
 
 def make_server(checkpoint: str | Path = "pretrained", host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                quiet: bool = False, warm_up: bool = True) -> DemoServer:
-    """Load the generator and bind the server (``port=0``: a free port; see ``server.url``)."""
+                quiet: bool = True, warm_up: bool = True, **limits) -> DemoServer:
+    """Load the generator and bind the server (``port=0``: a free port; see ``server.url``).
+
+    ``limits``: ``request_timeout``, ``max_workers``, ``queue_wait`` of :class:`DemoServer` (tests
+    use smaller ones)."""
     from . import checkpoint as ckpt
     from . import pretrained
 
     path = pretrained.GENERATOR_DIR if str(checkpoint) == "pretrained" else Path(checkpoint)
     model = DemoModel(ckpt.load_generator(path))
-    server = DemoServer(model, host, port, quiet)   # bind first: a busy port fails before compiling
+    server = DemoServer(model, host, port, quiet, **limits)   # bind first: a busy port fails before compiling
     if warm_up:  # compile both batch shapes now so the first slider move is fast
         try:
             model.generate(0, np.zeros(model.latent_dim, np.float32))
@@ -290,9 +486,11 @@ def make_server(checkpoint: str | Path = "pretrained", host: str = DEFAULT_HOST,
 
 
 def serve(checkpoint: str | Path = "pretrained", host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> int:
-    """Run until Ctrl-C (the ``demo`` command). Exit code 2 for an unusable checkpoint or address."""
-    import sys
+    """Run until Ctrl-C (the ``demo`` command); returns the exit code.
 
+    0 never (the server runs until stopped); 2 for an unusable checkpoint or address (one line
+    ``error: ...``); 130 when stopped by Ctrl-C (KeyboardInterrupt), the README's code for an
+    interrupted command."""
     from .checkpoint import CheckpointError
 
     try:
@@ -307,111 +505,8 @@ def serve(checkpoint: str | Path = "pretrained", host: str = DEFAULT_HOST, port:
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        print("stopped")
+        print("stopped", flush=True)
+        return 130
     finally:
         server.server_close()
     return 0
-
-
-PAGE = r"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>ACGAN demo: draw a digit</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
- body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; max-width: 60rem; }
- h1 { font-size: 1.4rem; margin: 0 0 .3rem; }
- .row { display: flex; gap: 2rem; flex-wrap: wrap; align-items: flex-start; }
- #classes button { width: 2.4rem; height: 2.4rem; font-size: 1.1rem; margin: 0 .15rem .3rem 0; cursor: pointer; }
- #classes button.on { background: #1f6feb; color: white; border-color: #1f6feb; }
- .slider { display: grid; grid-template-columns: 4.5rem 14rem 3.5rem; align-items: center; gap: .4rem; }
- .slider small { color: #666; }
- img.digit { image-rendering: pixelated; background: #000; }
- #digit { width: 224px; height: 224px; }
- #variations img { width: 64px; height: 64px; margin-right: 4px; }
- #status { color: #666; min-height: 1.2em; } #error { color: #b00020; min-height: 1.2em; }
-</style></head>
-<body>
-<h1>ACGAN: pick a class, move the latent sliders</h1>
-<p>The generator draws a 28&times;28 digit from a class and a latent vector <i>z</i> of
-<span id="dim">?</span> numbers in [-1, 1]. It multiplies <i>z</i> by a learned vector for the class,
-so only some coordinates matter much for a given class: the sliders are the
-<span id="nsl">?</span> coordinates with the largest measured effect on this class.</p>
-<div id="classes" role="group" aria-label="class"></div>
-<div class="row">
- <div><div id="sliders"></div>
-  <p><button id="random">random z</button></p></div>
- <div><img id="digit" class="digit" alt="generated digit">
-  <p id="status"></p><p id="error" role="alert"></p></div>
-</div>
-<h2 style="font-size:1.1rem">Nearby z (same class, z plus a little noise)</h2>
-<div id="variations"></div>
-<script>
-"use strict";
-let info = null, label = 8, z = [], ranking = [], busy = false, pending = false;
-const $ = (id) => document.getElementById(id);
-const fmt = (v) => v.toFixed(2);
-function randomZ() { return Array.from({length: info.latent_dim}, () => Math.random() * 2 - 1); }
-async function api(path, body) {
-  const opts = body === undefined ? {} : {method: "POST", headers: {"Content-Type": "application/json"},
-                                         body: JSON.stringify(body)};
-  const r = await fetch(path, opts);
-  const data = await r.json();
-  if (!r.ok) throw new Error(data.error || r.statusText);
-  return data;
-}
-async function render() {
-  if (busy) { pending = true; return; }
-  busy = true;
-  try {
-    const t0 = performance.now();
-    const out = await api("/api/generate", {label, z});
-    $("digit").src = out.image;
-    $("digit").alt = "generated digit of class " + label;
-    const row = $("variations");
-    row.replaceChildren(...out.variations.map((u, i) => {
-      const im = document.createElement("img"); im.className = "digit"; im.src = u;
-      im.alt = "variation " + (i + 1); return im; }));
-    $("status").textContent = `class ${label}: ${out.ms.toFixed(0)} ms on the server, ` +
-                              `${(performance.now() - t0).toFixed(0)} ms round trip`;
-    $("error").textContent = "";
-  } catch (e) { $("error").textContent = e.message; }
-  busy = false;
-  if (pending) { pending = false; render(); }
-}
-function buildSliders() {
-  const box = $("sliders"); box.replaceChildren();
-  ranking.slice(0, info.sliders).forEach((i) => {
-    const row = document.createElement("div"); row.className = "slider";
-    const lab = document.createElement("label"); lab.textContent = `z[${i}]`; lab.htmlFor = `z${i}`;
-    const s = document.createElement("input");
-    Object.assign(s, {type: "range", min: -info.z_limit, max: info.z_limit, step: 0.01, value: z[i], id: `z${i}`});
-    s.dataset.index = i;
-    const val = document.createElement("small"); val.textContent = fmt(z[i]);
-    s.addEventListener("input", () => { z[i] = parseFloat(s.value); val.textContent = fmt(z[i]); render(); });
-    row.append(lab, s, val); box.append(row);
-  });
-}
-async function selectClass(c) {
-  label = c;
-  document.querySelectorAll("#classes button").forEach((b) => b.classList.toggle("on", +b.dataset.label === c));
-  try { ranking = (await api(`/api/influence?label=${c}`)).ranking; }
-  catch (e) { $("error").textContent = e.message; return; }
-  buildSliders();
-  await render();
-}
-async function main() {
-  info = await api("/api/info");
-  $("dim").textContent = info.latent_dim; $("nsl").textContent = info.sliders;
-  z = randomZ();
-  for (let c = 0; c < info.num_classes; c++) {
-    const b = document.createElement("button"); b.textContent = c; b.dataset.label = c;
-    b.addEventListener("click", () => selectClass(c)); $("classes").append(b);
-  }
-  $("random").addEventListener("click", () => { z = randomZ(); buildSliders(); render(); });
-  await selectClass(label);
-  document.body.dataset.ready = "1";
-}
-main().catch((e) => { $("error").textContent = e.message; });
-</script>
-</body></html>
-"""

@@ -22,14 +22,30 @@ def tile(images: np.ndarray, ncols: int, pad: int = 2, pad_value: int = 0) -> np
     return out
 
 
-def save_png(image: np.ndarray, path: str | Path, scale: int = 2) -> Path:
-    """Write a uint8 grey image (H, W) as PNG, atomically (temporary file + rename)."""
+def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
+    """A uint8 grey image (H, W) as PNG file contents (H*scale, W*scale), in memory.
+
+    The package's one PNG encoder (matplotlib's ``imsave``), lossless: an RGBA PNG whose R = G = B
+    are exactly the grey levels (given as RGBA bytes, not through a colormap, which can round a
+    level down by one). :func:`save_png` writes it to a file, the demo page sends it as a data URL."""
+    import io
+
     import matplotlib.image
 
-    path = Path(path)
+    image = np.asarray(image, np.uint8)
     big = np.kron(image, np.ones((scale, scale), np.uint8)) if scale > 1 else image
+    rgba = np.stack([big, big, big, np.full_like(big, 255)], axis=-1)
+    buf = io.BytesIO()
+    matplotlib.image.imsave(buf, rgba, format="png")
+    return buf.getvalue()
+
+
+def save_png(image: np.ndarray, path: str | Path, scale: int = 2) -> Path:
+    """Write a uint8 grey image (H, W) as PNG, atomically (temporary file + rename)."""
+    path = Path(path)
+    data = png_bytes(image, scale)
     with files.atomic_write(path, "wb") as f:
-        matplotlib.image.imsave(f, big, cmap="gray", vmin=0, vmax=255, format="png")
+        f.write(data)
     return path
 
 
