@@ -6,7 +6,12 @@ Stages README.md (as the landing page, with the table of contents appended) and 
 ``notebooks/[0-9][0-9]_*.ipynb`` into ``build/site-src``, adjusted for the web:
 
 * cells tagged ``solution`` get myst-nb's ``hide-input`` tag: the answer is collapsed behind a
-  "Show solution" click (their outputs are stripped by run_all.py, so the source is what hides);
+  numbered "Show solution to exercise N" click (N from the cell's ``# Solution N`` comment, else
+  "Show solution k of n"); their outputs are stripped by run_all.py, so the source is what hides,
+  and a cell that would print or draw gets a note in place of its output (run it to see it);
+* matplotlib animations (``to_jshtml``) lose their Font Awesome stylesheet (a CDN) and get inline
+  SVG icons on their buttons, which need no font (Unicode media symbols such as U+23EE are
+  missing from Debian chromium's default fonts and showed as empty boxes);
 * a live ipywidgets output (it needs a kernel) becomes a note pointing at Jupyter and the demo;
 * README's backquoted notebook names (`` `03_architecture` ``) become links to their pages.
 
@@ -39,32 +44,69 @@ def notebooks(root: Path = ROOT) -> list[Path]:
 
 
 # matplotlib's animation HTML (to_jshtml) loads Font Awesome from a CDN for its buttons' icons;
-# offline pages get the same buttons with Unicode symbols instead.
+# offline pages get the same buttons with inline SVG icons (16 x 16, drawn in the text colour).
+# Not Unicode symbols: the media-control ones (U+23EE, U+23EA, U+23F8, U+23E9, U+23ED) are absent
+# from the default fonts of Debian's chromium and render as empty boxes.
 _CDN_LINK = re.compile(r'<link[^>]*href="https?://[^"]*font-awesome[^"]*"[^>]*>', re.S)
-_FA_ICONS = {"fa-fast-backward": "⏮", "fa-step-backward": "⏪", "fa-play fa-flip-horizontal": "◀",
-             "fa-pause": "⏸", "fa-play": "▶", "fa-step-forward": "⏩", "fa-fast-forward": "⏭",
-             "fa-minus": "−", "fa-plus": "+"}
+_BAR = '<rect x="{x}" y="3" width="2" height="10"/>'
+_TRI_LEFT = '<path d="M{r} 3V13L{l} 8Z"/>'      # a triangle pointing left, from x=r to x=l
+_TRI_RIGHT = '<path d="M{l} 3V13L{r} 8Z"/>'     # a triangle pointing right
+_ICON_SHAPES = {
+    "fa-fast-backward": _BAR.format(x=1) + _TRI_LEFT.format(r=8, l=3) + _TRI_LEFT.format(r=14, l=9),
+    "fa-step-backward": _BAR.format(x=3) + _TRI_LEFT.format(r=13, l=5),
+    "fa-play fa-flip-horizontal": _TRI_LEFT.format(r=12, l=4),
+    "fa-pause": '<rect x="4" y="3" width="3" height="10"/><rect x="9" y="3" width="3" height="10"/>',
+    "fa-play": _TRI_RIGHT.format(l=4, r=12),
+    "fa-step-forward": _TRI_RIGHT.format(l=3, r=11) + _BAR.format(x=11),
+    "fa-fast-forward": _TRI_RIGHT.format(l=2, r=7) + _TRI_RIGHT.format(l=8, r=13) + _BAR.format(x=13),
+    "fa-minus": '<rect x="3" y="7" width="10" height="2"/>',
+    "fa-plus": '<rect x="3" y="7" width="10" height="2"/><rect x="7" y="3" width="2" height="10"/>',
+}
+_FA_ICONS = {cls: ('<svg class="anim-icon" viewBox="0 0 16 16" width="16" height="16" fill="currentColor" '
+                   f'aria-hidden="true" focusable="false">{shape}</svg>')
+             for cls, shape in _ICON_SHAPES.items()}
 
 
 def offline_html(html: str) -> str:
-    """HTML output without CDN stylesheets; Font Awesome icons become Unicode symbols."""
+    """HTML output without CDN stylesheets; Font Awesome icons become inline SVG icons."""
     html = _CDN_LINK.sub("", html)
-    for cls, symbol in _FA_ICONS.items():       # longest class lists first (dict order above)
-        html = re.sub(rf'<i class="fa {re.escape(cls)}"\s*>\s*</i>', symbol, html)
+    for cls, icon in _FA_ICONS.items():
+        html = re.sub(rf'<i class="fa {re.escape(cls)}"\s*>\s*</i>', icon, html)
     return html
+
+
+_SOLUTION_NUMBER = re.compile(r"^#\s*Solution\s+(\d+)\b")
+_SHOWS_SOMETHING = re.compile(r"\bprint\(|\.show\(|\bdisplay\(|\bcheck_\w+\(")
+SOLUTION_OUTPUT_NOTE = ("*This solution's output is not stored on the site (it would give the answer away): "
+                        "run the cell in Jupyter to see it.*")
+
+
+def solution_labels(cells: list[dict]) -> list[tuple[str, str]]:
+    """("Show ...", "Hide ...") button labels for the solution cells of a notebook, in order:
+    "solution to exercise N" where the cell starts with ``# Solution N``, else "solution k of n"."""
+    sources = ["".join(c.get("source", "")) for c in cells]
+    labels = []
+    for k, src in enumerate(sources, 1):
+        m = _SOLUTION_NUMBER.match(src.lstrip())
+        what = f"solution to exercise {m.group(1)}" if m else f"solution {k} of {len(sources)}"
+        labels.append((f"Show {what}", f"Hide {what}"))
+    return labels
 
 
 def stage_notebook(nb: dict, name: str) -> dict:
     """A copy of notebook ``nb`` ready for the site (solutions collapsed, widgets replaced)."""
     nb = copy.deepcopy(nb)
     nb.get("metadata", {}).pop("widgets", None)
+    solutions = [c for c in nb["cells"]
+                 if c["cell_type"] == "code" and SOLUTION_TAG in c.get("metadata", {}).get("tags", [])]
+    for cell, (show, hide) in zip(solutions, solution_labels(solutions), strict=True):
+        meta = cell["metadata"]
+        meta["tags"] = meta["tags"] + ["hide-input"]
+        meta.setdefault("mystnb", {}).update(code_prompt_show=show, code_prompt_hide=hide)
+        if not cell.get("outputs") and _SHOWS_SOMETHING.search("".join(cell.get("source", ""))):
+            cell["outputs"] = [{"output_type": "display_data", "metadata": {},
+                                "data": {"text/markdown": SOLUTION_OUTPUT_NOTE}}]
     for cell in nb["cells"]:
-        meta = cell.setdefault("metadata", {})
-        tags = meta.get("tags", [])
-        if cell["cell_type"] == "code" and SOLUTION_TAG in tags:
-            meta["tags"] = tags + ["hide-input"]
-            meta.setdefault("mystnb", {}).update(code_prompt_show="Show solution",
-                                                 code_prompt_hide="Hide solution")
         for out in cell.get("outputs", []):
             html = out.get("data", {}).get("text/html")
             if html is not None:

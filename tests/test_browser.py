@@ -2,7 +2,8 @@
 
 * the course site (docs/build_site.py, built here from the committed notebooks): every page loads
   with no console error or failed request, every image has a non-zero natural size, the math is
-  typeset by the bundled MathJax, and a hidden solution opens on a click;
+  typeset by the bundled MathJax, a hidden solution opens on a click, the "Show solution" buttons
+  are numbered, and the animation buttons draw their icons (inline SVG, no font needed);
 * the demo page (``python -m acgan_lib demo``): picking a class and moving a slider change the
   digit's pixels, and a bad request is answered 4xx;
 * notebook 07 in JupyterLab: run all, the first ipywidgets slider renders, and moving it changes
@@ -229,6 +230,42 @@ def test_solution_toggle_opens(site, page):
             assert details.evaluate("d => d.open") is True
             code.wait_for(state="visible", timeout=5_000)
             assert code.inner_text().strip(), "the revealed solution is empty"
+            assert not page.problems, page.problems
+
+
+def test_solution_buttons_are_numbered(site, page):
+    """Each "Show solution" button names its exercise (no page of identical buttons)."""
+    pages = [p for p in site_pages(site) if p.parent.name == "notebooks" and "Show solution" in p.read_text()]
+    assert pages
+    for path in pages:
+        page.page.goto(path.as_uri(), wait_until="load")
+        labels = [t.strip() for t in page.page.locator("details.hide summary .collapsed").all_inner_texts()]
+        assert labels and len(set(labels)) == len(labels), f"{path.name}: {labels}"
+        assert all(re.fullmatch(r"Show solution (to exercise \d+|\d+ of \d+)", t) for t in labels), labels
+
+
+def test_animation_buttons_show_their_icons(site, page):
+    """matplotlib's animation buttons (to_jshtml) draw their icons with any fonts: each button
+    holds an SVG icon of non-zero size with drawn (dark) pixels, and no character outside
+    printable ASCII (media symbols such as U+23EE render as empty boxes in Debian chromium)."""
+    pages = [p for p in site_pages(site) if "anim-buttons" in p.read_text()]
+    assert pages, "no page holds an animation"
+    for path in pages:
+        with screenshot_on_failure(page, "anim_" + path.stem):
+            page.page.goto(path.as_uri(), wait_until="load")
+            buttons = page.page.locator(".anim-buttons button")
+            n = buttons.count()
+            assert n and n % 9 == 0, f"{path.name}: {n} animation buttons"
+            for i in range(n):
+                button = buttons.nth(i)
+                button.scroll_into_view_if_needed()
+                title, text = button.get_attribute("title"), button.text_content()
+                assert re.fullmatch(r"[\x20-\x7e\s]*", text), f"{title}: {text!r}"
+                icon = button.locator("svg")
+                box = icon.bounding_box()
+                assert box and box["width"] >= 8 and box["height"] >= 8, f"{title}: icon box {box}"
+                grey = pixels(icon.screenshot())[..., :3].mean(axis=-1)
+                assert grey.min() < 0.4 and grey.max() > 0.6, f"{title}: the icon drew nothing"
             assert not page.problems, page.problems
 
 
