@@ -76,6 +76,7 @@ Z_LIMIT = 1.0              # the generator was trained on z ~ U[-1, 1]
 REQUEST_TIMEOUT_S = 5.0    # a client's whole request (line, headers, body) must arrive within this
 MAX_WORKERS = 16           # requests handled at once (one thread each)
 QUEUE_WAIT_S = 0.5         # how long a connection beyond MAX_WORKERS waits for a worker before 503
+CLOSE_WAIT_S = 1.0          # on Ctrl-C, how long requests in progress may take to finish
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")   # the Host names accepted on a loopback address
 PAGE_PATH = Path(__file__).resolve().parent / "assets" / "demo" / "index.html"
 
@@ -285,6 +286,8 @@ class Handler(BaseHTTPRequestHandler):
         except (ConnectionError, TimeoutError):
             raise   # the client is gone: handle() drops the connection quietly
         except Exception as e:  # a bug, not the client's fault: one line, and keep serving
+            if self.server.closing:
+                raise   # the server is stopping (Ctrl-C): sockets are going away, nothing to report
             print(f"acgan demo: internal error on {self.command} {_short(self.path)}: {e!r}", file=sys.stderr)
             self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {type(e).__name__}"})
 
@@ -410,6 +413,7 @@ class DemoServer(ThreadingHTTPServer):
         self.queue_wait = float(queue_wait)
         self.max_workers = int(max_workers)
         self._slots = threading.BoundedSemaphore(self.max_workers)
+        self.closing = False
         self.page = Path(page_path).read_bytes()
         super().__init__((host, port), Handler)
         bound_port = self.server_address[1]
@@ -456,10 +460,20 @@ class DemoServer(ThreadingHTTPServer):
             request.sendall(head + body)
         self.shutdown_request(request)
 
+    def server_close(self) -> None:
+        """Close the listening socket; give requests in progress up to ``CLOSE_WAIT_S`` to finish
+        (their daemon threads die with the process, and an error they meet then is not reported)."""
+        self.closing = True
+        super().server_close()
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        for _ in range(self.max_workers):
+            if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                break
+
     def handle_error(self, request, client_address) -> None:
         """One line, no traceback; a client that left or stalled is not an error at all."""
         exc = sys.exc_info()[1]
-        if not isinstance(exc, (ConnectionError, TimeoutError)):
+        if not self.closing and not isinstance(exc, (ConnectionError, TimeoutError)):
             print(f"acgan demo: error with a request from {client_address[0]}: {exc!r}", file=sys.stderr)
 
 
