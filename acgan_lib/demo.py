@@ -165,7 +165,8 @@ class DemoModel:
             try:
                 value = int(value)
             except ValueError:
-                raise BadRequest(f"label must be a whole number 0..{self.num_classes - 1}, got {_short(value)}") from None
+                raise BadRequest(f"label must be a whole number 0..{self.num_classes - 1}, "
+                                 f"got {_short(value)}") from None
         if isinstance(value, bool) or not isinstance(value, int):
             raise BadRequest(f"label must be a whole number 0..{self.num_classes - 1}, got {_short(value)}")
         if not 0 <= value < self.num_classes:
@@ -178,7 +179,8 @@ class DemoModel:
         if len(value) != self.latent_dim:
             raise BadRequest(f"z must have {self.latent_dim} numbers, got {len(value)}")
         for i, v in enumerate(value):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)):
+            number = isinstance(v, (int, float)) and not isinstance(v, bool)
+            if not number or (isinstance(v, float) and not math.isfinite(v)):
                 raise BadRequest(f"z[{i}] must be a finite number, got {_short(v)}")
             if abs(v) > Z_LIMIT:   # before any float(): a 400-digit integer is an answer, not an OverflowError
                 raise BadRequest(f"z[{i}] must be in [-{Z_LIMIT:g}, {Z_LIMIT:g}], got {_short(v)}")
