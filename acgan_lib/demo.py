@@ -504,9 +504,9 @@ def make_server(checkpoint: str | Path = "pretrained", host: str = DEFAULT_HOST,
 def serve(checkpoint: str | Path = "pretrained", host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> int:
     """Run until Ctrl-C (the ``demo`` command); returns the exit code.
 
-    0 never (the server runs until stopped); 2 for an unusable checkpoint or address (one line
-    ``error: ...``); 130 when stopped by Ctrl-C (KeyboardInterrupt), the README's code for an
-    interrupted command."""
+    130 when stopped by Ctrl-C (KeyboardInterrupt), the README's code for an interrupted command;
+    2 for an unusable checkpoint or address (one line ``error: ...``); 0 only if another thread
+    stops the server (``server.shutdown()``). SIGTERM is left to the process's signal handling."""
     from .checkpoint import CheckpointError
 
     try:
