@@ -229,6 +229,7 @@ class Handler(BaseHTTPRequestHandler):
     HTTP/1.0: one request per connection, so the request deadline is the connection's."""
 
     server_version = "acgan-demo/1"
+    default_request_version = "HTTP/1.0"   # answer even an unparseable request with a status line
     server: DemoServer
 
     def setup(self) -> None:

@@ -389,9 +389,16 @@ def test_body_sizes_are_checked_before_reading(limited, headers, status, message
     assert got == status and message in json.loads(body)["error"]
 
 
-def test_unknown_method_gets_405(limited):
-    status, body = exchange(limited, http("BREW", "/", own_host(limited)))
-    assert status == 405 and "use GET or POST" in json.loads(body)["error"]
+@pytest.mark.parametrize("raw, status", [
+    (b"BREW / HTTP/1.1\r\nHost: {host}\r\n\r\n", 405),                         # unknown method
+    (b"GARBAGE\r\n\r\n", 400),                                                  # no request line
+    (b"GET / HTTP/1.1\r\nHost: {host}\r\n" + b"X-A: 1\r\n" * 120 + b"\r\n", 431),  # too many headers
+    (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414),                        # request line too long
+])
+def test_http_servers_own_errors_are_4xx_json(limited, raw, status):
+    got, body = exchange(limited, raw.replace(b"{host}", own_host(limited).encode()))
+    assert got == status and json.loads(body)["error"]
+    assert body.count("\n") == 0
 
 
 def test_many_slow_connections_hold_at_most_max_workers_threads(server):
