@@ -121,6 +121,8 @@ def learner_copies(folder: Path) -> int:
         if mine != made:
             print(f"{dest}: kept yours; the series has a newer version of this notebook. To get it, rename "
                   f"yours (e.g. to {path.stem}_mine.ipynb) and run `make lab` again.")
+    print(f"{folder}: your own copies (git ignores them; nothing here is ever overwritten). Answers on demand: "
+          f"from acgan_lib.exercises import show_solution; show_solution(\"04\", 2)")
     return 0
 
 
