@@ -219,3 +219,21 @@ def test_setup_cell_outside_a_checkout_needs_the_source_variable(monkeypatch, tm
     calls = _run_setup_cell_without_acgan_lib(monkeypatch, tmp_path, "git+https://example.invalid/acgan.git")
     assert len(calls) == 1 and "git+https://example.invalid/acgan.git" in calls[0]
     assert "ACGAN_LIB_SOURCE" in (ROOT / "README.md").read_text()
+
+
+# --- make: progress while installing and running (#21 §10) ----------------------------------------
+
+def test_make_run_shows_progress(tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("needs make")
+    out = subprocess.run(["make", "-n", "run", f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    steps = [line for line in out.splitlines() if "[install " in line]
+    assert len(steps) == 4 and all(f"[install {k}/4]" in s for k, s in enumerate(steps, 1)), out
+    lock_install = next(line for line in out.splitlines() if "pip install -r requirements.lock" in line)
+    assert "--quiet" not in lock_install                     # pip lists each package as it goes
+    run = next(line for line in out.splitlines() if "run_all.py" in line)
+    assert "PYTHONUNBUFFERED=1" in run                       # each notebook's time shows as it finishes
