@@ -45,14 +45,16 @@ def is_solution(cell: nbformat.NotebookNode) -> bool:
 
 
 def _answers_pointer(notebook: str, numbers: list[str]) -> nbformat.NotebookNode:
-    """The markdown cell that stands where solution cells were removed."""
-    which = ", ".join(numbers) if numbers else "these exercises"
-    first = numbers[0] if numbers else "1"
-    return nbformat.v4.new_markdown_cell(
-        f"*Answers stay hidden until you ask (solutions {which}):* run "
-        f"`from acgan_lib.exercises import show_solution; show_solution(\"{notebook}\", {first})` "
-        f"in a cell to print the worked solution {first}, and likewise for the others.",
-        metadata={"tags": ["answers-on-demand"]})
+    """The markdown cell that stands where solution cells were removed (``numbers``: their "# Solution N")."""
+    if numbers:
+        text = (f"*Answers stay hidden until you ask (solution{'s' if len(numbers) > 1 else ''} "
+                f"{', '.join(numbers)}):* run `from acgan_lib.exercises import show_solution; "
+                f"show_solution(\"{notebook}\", {numbers[0]})` in a cell to print the worked solution "
+                f"{numbers[0]}" + (", and likewise for the others." if len(numbers) > 1 else "."))
+    else:
+        text = (f"*The worked solution of this part stays hidden:* it is in the instructor notebook "
+                f"`notebooks/{notebook}_*.ipynb` (`make lab-instructor`).")
+    return nbformat.v4.new_markdown_cell(text, metadata={"tags": ["answers-on-demand"]})
 
 
 def student_copy(nb: nbformat.NotebookNode, notebook: str = "") -> nbformat.NotebookNode:
@@ -70,7 +72,10 @@ def student_copy(nb: nbformat.NotebookNode, notebook: str = "") -> nbformat.Note
             removed.append(m.group(1) if m else "")
             continue
         if removed and notebook:
-            cells.append(_answers_pointer(notebook, [n for n in removed if n]))
+            numbered = [n for n in removed if n]
+            cells.append(_answers_pointer(notebook, numbered))
+            if numbered and len(numbered) < len(removed):
+                cells.append(_answers_pointer(notebook, []))
         removed = []
         if cell is None:
             break
