@@ -243,3 +243,5 @@ def test_unnumbered_solutions_get_a_pointer_too():
     nb = _nb(nbformat.v4.new_markdown_cell("Write the step"), _solution("def step(): ..."))
     (pointer,) = make_student.student_copy(nb, "02").cells[1:]
     assert "notebooks/02_*.ipynb" in pointer.source and "step" not in pointer.source
+    editable = next(line for line in out.splitlines() if "--no-deps -e ." in line)
+    assert "install-acgan_lib.log 2>&1 || {" in editable      # setuptools' info box only when it fails
