@@ -237,11 +237,11 @@ def test_make_run_shows_progress(tmp_path):
     assert "--quiet" not in lock_install                     # pip lists each package as it goes
     run = next(line for line in out.splitlines() if "run_all.py" in line)
     assert "PYTHONUNBUFFERED=1" in run                       # each notebook's time shows as it finishes
+    editable = next(line for line in out.splitlines() if "--no-deps -e ." in line)
+    assert "install-acgan_lib.log 2>&1 || {" in editable      # setuptools' info box only when it fails
 
 
 def test_unnumbered_solutions_get_a_pointer_too():
     nb = _nb(nbformat.v4.new_markdown_cell("Write the step"), _solution("def step(): ..."))
     (pointer,) = make_student.student_copy(nb, "02").cells[1:]
     assert "notebooks/02_*.ipynb" in pointer.source and "step" not in pointer.source
-    editable = next(line for line in out.splitlines() if "--no-deps -e ." in line)
-    assert "install-acgan_lib.log 2>&1 || {" in editable      # setuptools' info box only when it fails
