@@ -245,3 +245,16 @@ def test_unnumbered_solutions_get_a_pointer_too():
     nb = _nb(nbformat.v4.new_markdown_cell("Write the step"), _solution("def step(): ..."))
     (pointer,) = make_student.student_copy(nb, "02").cells[1:]
     assert "notebooks/02_*.ipynb" in pointer.source and "step" not in pointer.source
+
+
+def test_run_all_inplace_writes_the_bytes_jupyterlab_saves(tmp_path):
+    """`run_all.py --inplace` saves through jupytext's contents manager: a committed pair comes out unchanged."""
+    import shutil
+
+    shutil.copy(NB_DIR / "jupytext.toml", tmp_path / "jupytext.toml")
+    path = NOTEBOOKS[2]
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["kernelspec"] = dict(run_all.KERNELSPEC)
+    run_all.save_as_jupyterlab(nb, tmp_path, path.name)
+    assert (tmp_path / path.name).read_bytes() == path.read_bytes()
+    assert (tmp_path / path.with_suffix(".py").name).read_bytes() == path.with_suffix(".py").read_bytes()
