@@ -1,4 +1,5 @@
-# Fresh machine:  make lab   (installs, then opens the notebook series in JupyterLab)
+# Fresh machine:  make lab   (installs, then opens your own student copies in JupyterLab: my_notebooks/)
+#                 make lab-instructor   (JupyterLab on notebooks/, the instructor notebooks with solutions)
 #                 make run   (executes the notebook series offline into build/notebooks)
 #                 make test  (unit tests + every notebook under nbval, smoke setting)
 #                 make site  (static HTML of the executed notebooks: build/site/index.html)
@@ -12,21 +13,40 @@ LOCK   := requirements.lock
 EXTRAS := notebooks,test,site
 # make test-latest: a separate venv with the newest versions pyproject.toml allows.
 LATEST_VENV ?= build/venv-latest
+# make lab: your own student copies (git ignores the folder; an existing notebook is never overwritten).
+LEARNER_DIR ?= my_notebooks
+# More options for JupyterLab: make lab LAB_ARGS="--port 8899 --no-browser". As root (containers,
+# classroom VMs) JupyterLab refuses to start without --allow-root, so it is added there.
+LAB_ARGS ?=
+LAB_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
+# Keeps the committed kernel details when a notebook is saved (git stays clean): see that file.
+LAB_CONFIG := --config=notebooks/jupyter_lab_config.py
 
-.PHONY: lab run test test-fast test-latest student site demo bench info lock clean sync-notebooks
+.PHONY: lab lab-instructor run test test-fast test-latest student site demo bench info lock clean sync-notebooks
 
+# One line per step; pip lists each package of the lock as it goes (about 2 minutes the first time).
 $(STAMP): pyproject.toml $(LOCK)
+	@echo "[install 1/4] creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "[install 2/4] upgrading pip"
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r $(LOCK)
-	$(PY) -m pip install --quiet --no-deps -e .
+	@echo "[install 3/4] installing the exact versions of $(LOCK) (about 2 minutes, less from pip's cache)"
+	$(PY) -m pip install -r $(LOCK)
+	@echo "[install 4/4] installing acgan_lib from this folder (editable)"
+	@# the informational "Editable installation" box of setuptools is noise here: the log shows only on failure
+	$(PY) -m pip install --quiet --no-deps -e . > $(VENV)/install-acgan_lib.log 2>&1 || { cat $(VENV)/install-acgan_lib.log; exit 1; }
 	touch $(STAMP)
+	@echo "installed: $(VENV) is ready"
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(PY) notebooks/make_student.py --learner $(LEARNER_DIR)
+	$(VENV)/bin/jupyter lab $(LAB_CONFIG) $(LAB_ROOT) $(LAB_ARGS) $(LEARNER_DIR)
+
+lab-instructor: $(STAMP)
+	$(VENV)/bin/jupyter lab $(LAB_CONFIG) $(LAB_ROOT) $(LAB_ARGS) notebooks/
 
 run: $(STAMP)
-	ACGAN_DATA=bundled $(PY) notebooks/run_all.py --out build/notebooks
+	ACGAN_DATA=bundled PYTHONUNBUFFERED=1 $(PY) notebooks/run_all.py --out build/notebooks
 
 test: $(STAMP)
 	ACGAN_SMOKE=1 ACGAN_DATA=bundled $(PY) -m pytest tests notebooks --nbval-lax

@@ -1,21 +1,116 @@
 """Answer checkers for the notebooks' exercises: ``check_*`` says right or wrong, never the answer.
 
 Each notebook's exercises that have a definite answer call one of these; the worked solutions
-live in hidden ``solution`` cells of the instructor notebooks (``make student`` removes them).
-Every checker prints one line starting with "right" or "not yet" and returns a bool.
+live in hidden ``solution`` cells of the instructor notebooks (``make student`` removes them, and
+``show_solution(notebook, n)`` prints one on demand).
+Every checker prints one line starting with "right" or "not yet" and returns a bool, whatever it
+is given: a number may come as an int, a float, a numeric string ("0.693"), a NumPy or JAX
+scalar or one-element array; anything else (None, NaN, a list where a number is asked, a wrong
+shape) gets "not yet: <what was expected>", never a traceback.
 """
 from __future__ import annotations
 
+import functools
+import json
 import math
-from typing import Iterable
+import re
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
+
+from .plotting import binary_entropy  # noqa: F401  (the notebooks call exercises.binary_entropy)
 
 
 def _report(ok: bool, right: str, hint: str) -> bool:
     """Print the verdict (``right: ...`` or ``not yet: <hint>``) and return ``ok``."""
     print(f"right: {right}" if ok else f"not yet: {hint}")
     return bool(ok)
+
+
+class _BadAnswer(ValueError):
+    """An answer of the wrong kind (not a number, NaN, wrong shape...): reported as "not yet: ..."."""
+
+
+def _describe(x: Any) -> str:
+    """A short description of what the learner passed, for the hint."""
+    text = " ".join(repr(x).split())
+    return f"{type(x).__name__} {text[:40] + '...' if len(text) > 40 else text}"
+
+
+def _number(x: Any, what: str = "a number") -> float:
+    """``x`` as a finite float: int, float, numeric string, NumPy/JAX scalar or one-element array."""
+    if x is None or isinstance(x, (bool, np.bool_)):
+        raise _BadAnswer(f"expected {what}, got {_describe(x)}")
+    if isinstance(x, str):
+        try:
+            value = float(x.strip())
+        except ValueError:
+            raise _BadAnswer(f"expected {what}, got the text {x[:40]!r}") from None
+    else:
+        try:
+            arr = np.asarray(x, dtype=float)
+        except (TypeError, ValueError):
+            raise _BadAnswer(f"expected {what}, got {_describe(x)}") from None
+        if arr.size != 1:
+            raise _BadAnswer(f"expected {what}, got {arr.size} values (shape {arr.shape})")
+        value = float(arr.reshape(()))
+    if not math.isfinite(value):
+        raise _BadAnswer(f"expected {what}, got {value}")
+    return value
+
+
+def _integer(x: Any, what: str = "a whole number") -> int:
+    """``x`` as an int; 3.0 and "3" are fine, 2.5 is not."""
+    value = _number(x, what)
+    if value != round(value):
+        raise _BadAnswer(f"expected {what}, got {value}")
+    return int(round(value))
+
+
+def _integers(x: Any, what: str = "a list of row numbers such as [0, 3]") -> list[int]:
+    """``x`` as a sorted list of distinct ints: a list/tuple/set/range/array of them, one int, or a
+    boolean mask (the indices where it is True)."""
+    if isinstance(x, str):
+        parts = [p for p in re.split(r"[\s,;\[\]()]+", x) if p]
+        return sorted({_integer(p, what) for p in parts})
+    if x is None:
+        raise _BadAnswer(f"expected {what}, got None")
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is not None and arr.dtype == bool and arr.ndim == 1:
+        return [int(i) for i in np.flatnonzero(arr)]
+    if arr is not None and arr.dtype != object and arr.ndim == 0:   # one number
+        return [_integer(x, what)]
+    try:
+        items = list(x)
+    except TypeError:
+        raise _BadAnswer(f"expected {what}, got {_describe(x)}") from None
+    return sorted({_integer(v, what) for v in items})
+
+
+def _dataset(ds: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels) of a dataset such as ``data.load_mnist(...)``."""
+    try:
+        images, labels = np.asarray(ds.images, dtype=float), np.asarray(ds.labels)
+    except (AttributeError, TypeError, ValueError):
+        raise _BadAnswer(f"pass the dataset `ds` of the notebook first, got {_describe(ds)}") from None
+    if images.ndim < 2 or len(images) != len(labels) or len(images) == 0:
+        raise _BadAnswer("pass the dataset `ds` of the notebook first (its images and labels)")
+    return images, labels
+
+
+def _checker(fn: Callable[..., bool]) -> Callable[..., bool]:
+    """Turn an answer of the wrong kind into "not yet: <what was expected>" instead of a traceback."""
+    @functools.wraps(fn)
+    def check(*args: Any, **kwargs: Any) -> bool:
+        try:
+            return fn(*args, **kwargs)
+        except _BadAnswer as e:
+            return _report(False, "", str(e))
+    return check
 
 
 # ----------------------------------------------------------------------------- notebook 01
@@ -28,23 +123,33 @@ def _closest_class_means(images: np.ndarray, labels: np.ndarray) -> tuple[int, i
     return int(classes[i]), int(classes[j])
 
 
+@_checker
 def check_closest_class_means(ds, a: int, b: int) -> bool:
     """Exercise 01.1: ``a, b`` the two digit classes with the closest mean images in ``ds``."""
-    want = set(_closest_class_means(np.asarray(ds.images), np.asarray(ds.labels)))
-    return _report({int(a), int(b)} == want, f"{a} and {b} have the closest mean images",
+    images, labels = _dataset(ds)
+    a, b = _integer(a, "a digit class (0-9)"), _integer(b, "a digit class (0-9)")
+    want = set(_closest_class_means(images, labels))
+    return _report({a, b} == want, f"{a} and {b} have the closest mean images",
                    "compute each class's mean image, then the squared distance between every pair of means")
 
 
+@_checker
 def check_background_fraction(ds, fraction: float) -> bool:
     """Exercise 01.2: ``fraction`` of all pixels of ``ds`` that are exactly -1 (within 0.005)."""
-    want = float(np.mean(np.asarray(ds.images) == -1.0))
-    return _report(abs(float(fraction) - want) < 0.005, f"{want:.3f} of the pixels are pure background",
-                   "count pixels equal to -1.0 over all images and divide by the number of pixels")
+    images, _ = _dataset(ds)
+    fraction = _number(fraction, "a fraction between 0 and 1")
+    want = float(np.mean(images == -1.0))
+    return _report(abs(fraction - want) < 0.005, f"{want:.3f} of the pixels are pure background",
+                   "a fraction between 0 and 1 (not a percentage) of all pixels of all images: "
+                   "which value does a background pixel have after scaling to [-1, 1]?")
 
 
+@_checker
 def check_generator_logit_gradients(minimax: float, non_saturating: float, logit: float = -3.0,
                                     target: float = 0.95) -> bool:
     """Exercise 01.4: d/dlogit of log(1 - sigmoid(l)) and of BCE(l, 0.95) at ``logit`` (within 1e-3)."""
+    minimax, non_saturating = _number(minimax), _number(non_saturating)
+    logit, target = _number(logit), _number(target)
     s = 1.0 / (1.0 + math.exp(-logit))
     ok = abs(minimax - (-s)) < 1e-3 and abs(non_saturating - (s - target)) < 1e-3
     return _report(ok, f"minimax {-s:.4f} (vanishes as D grows sure), non-saturating {s - target:.4f}",
@@ -52,6 +157,7 @@ def check_generator_logit_gradients(minimax: float, non_saturating: float, logit
 
 
 # ----------------------------------------------------------------------------- notebook 02 (2-D toy)
+@_checker
 def check_reference_lines(d_realness_floor, g_realness_floor, untrained_class_loss) -> bool:
     """Notebook 2, exercise 2: the three reference lines of the loss plots as functions.
 
@@ -60,118 +166,128 @@ def check_reference_lines(d_realness_floor, g_realness_floor, untrained_class_lo
     smallest generator realness loss (every target ``soft_one``); ``untrained_class_loss(C)``:
     the class loss of a head whose softmax is uniform over C classes.  Checked at several values.
     """
-    import math
+    for name, f in [("d_realness_floor", d_realness_floor), ("g_realness_floor", g_realness_floor),
+                    ("untrained_class_loss", untrained_class_loss)]:
+        if not callable(f):
+            raise _BadAnswer(f"{name} should be a function (def {name}(...): return ...), got {_describe(f)}")
 
-    def entropy(t):
-        return -(t * math.log(t) + (1 - t) * math.log(1 - t))
+    def call(f: Callable, name: str, arg: float) -> float:
+        try:
+            value = f(arg)
+        except Exception as e:  # a student's function may raise anything
+            raise _BadAnswer(f"{name}({arg}) raised {type(e).__name__}: {e}") from None
+        return _number(value, f"{name}({arg}) to return a number")
 
     problems = []
     for t in (0.95, 0.9, 0.8):
-        try:
-            d, g = float(d_realness_floor(t)), float(g_realness_floor(t))
-        except Exception as e:  # a student's function may raise
-            return _report(False, "", f"the realness functions raised {type(e).__name__}: {e}")
-        if not math.isclose(g, entropy(t), rel_tol=1e-3):
+        d, g = call(d_realness_floor, "d_realness_floor", t), call(g_realness_floor, "g_realness_floor", t)
+        if not math.isclose(g, binary_entropy(t), rel_tol=1e-3):
             problems.append(f"g_realness_floor({t}) = {g:.4g}: binary cross-entropy with target t is "
                             f"smallest where the predicted probability equals t")
-        if not math.isclose(d, entropy(t) / 2, rel_tol=1e-3):
+        if not math.isclose(d, binary_entropy(t) / 2, rel_tol=1e-3):
             problems.append(f"d_realness_floor({t}) = {d:.4g}: average the smallest loss on the real "
                             f"half and on the fake half (target 0)")
     for c in (2, 6, 10):
-        try:
-            v = float(untrained_class_loss(c))
-        except Exception as e:
-            return _report(False, "", f"untrained_class_loss raised {type(e).__name__}: {e}")
+        v = call(untrained_class_loss, "untrained_class_loss", c)
         if not math.isclose(v, math.log(c), rel_tol=1e-3):
             problems.append(f"untrained_class_loss({c}) = {v:.4g}: every class gets probability 1/C")
             break
     return _report(not problems, "all three reference lines are right", problems[0] if problems else "")
 
 
-
-
 # ----------------------------------------------------------------------------- notebook 03
+@_checker
 def check_deconv1_params(n: int) -> bool:
     """Exercise 03.1: parameters of deconv1 with its batch norm (kernel + bias + scale + offset)."""
+    n = _integer(n, "a whole number of parameters")
     want = 5 * 5 * 384 * 192 + 192 + 2 * 192
-    return _report(int(n) == want, f"{want:,} = 5*5*384*192 kernel + 192 bias + 2*192 batch-norm scale/offset",
+    return _report(n == want, f"{want:,} = 5*5*384*192 kernel + 192 bias + 2*192 batch-norm scale/offset",
                    "kernel is (5, 5, 384, 192); add one bias per output channel and the batch norm's scale and offset")
 
 
+@_checker
 def check_latent16_param_drop(n: int) -> bool:
     """Exercise 03.2: how many parameters a generator with latent_dim=16 has fewer than with 100."""
+    n = _integer(n, "a whole number of parameters")
     want = (100 - 16) * (10 + 3 * 3 * 384)
-    return _report(int(n) == want, f"{want:,} fewer: the embedding (10 x latent) and dense kernel (latent x 3456)",
+    return _report(n == want, f"{want:,} fewer: the embedding (10 x latent) and dense kernel (latent x 3456)",
                    "only the layers whose shape contains latent_dim change: which are they?")
 
 
-# ----------------------------------------------------------------------------- notebook 04
-def binary_entropy(t: float) -> float:
-    """H(t) = -t ln t - (1 - t) ln(1 - t) in nats; the minimum of BCE with target t (0 for t in {0, 1})."""
-    return 0.0 - sum(p * math.log(p) for p in (t, 1.0 - t) if p > 0)
-
-
-def check_d_realness_minimum(soft_one: float, value: float) -> bool:
-    """Exercise 04.2: lowest possible discriminator realness loss on a half-real, half-fake batch (within 2e-3)."""
-    want = binary_entropy(soft_one) / 2
-    return _report(abs(float(value) - want) < 2e-3,
-                   f"{want:.4f} = H({soft_one})/2: the real half cannot go below H({soft_one}), the fake half can reach 0",
-                   "BCE with target t is smallest at sigmoid(logit) = t, where it equals the entropy H(t); "
-                   "the batch is half real (target soft_one) and half fake (target 0)")
-
-
-def check_class_weight_ratio(ratio: float) -> bool:
-    """Exercise 04.1: factor by which LossWeights(classification=0.5) scales the class-loss gradient norms."""
-    return _report(abs(float(ratio) - 0.5) < 1e-3, "every class-loss bar is exactly halved; the realness bars do not move",
-                   "the gradient is linear in the loss: what does multiplying a loss by w do to its gradient?")
-
-
-# ----------------------------------------------------------------------------- notebook 05
-def check_g_realness_minimum(soft_one: float, value: float) -> bool:
-    """Exercise 05.4: lowest possible generator realness loss with trick target ``soft_one`` (within 2e-3)."""
-    want = binary_entropy(soft_one)
-    return _report(abs(float(value) - want) < 2e-3,
-                   f"{want:.4f} = H({soft_one}): reached when the discriminator says exactly {soft_one:.0%} real",
-                   "every fake has target soft_one; BCE with target t is smallest at sigmoid(logit) = t")
-
-
-def check_embedding_rows_with_gradient(rows: Iterable[int]) -> bool:
-    """Exercise 05.2: the embedding rows that get a non-zero gradient when every requested label is 8."""
-    got = sorted(int(r) for r in rows)
-    return _report(got == [8], "only row 8: an embedding lookup sends gradient only to the rows it read",
-                   "which rows of the embedding table did the forward pass read?")
-
-
-# ----------------------------------------------------------------------------- notebook 06
-def check_untrained_class_loss(value: float) -> bool:
-    """Notebook 6, "predict before you run": the class loss of a head that knows nothing."""
-    import math
-    return _report(abs(value - math.log(10)) < 0.05,
-                   "an untrained head spreads its probability evenly: -ln(1/10) = ln 10 ~ 2.30",
-                   "what is -ln p when the head gives every one of the 10 classes the same probability p?")
-
-
+# ----------------------------------------------------------------------------- notebooks 04, 06
+@_checker
 def check_d_realness_floor(value: float, soft_one: float = 0.95) -> bool:
-    """Notebook 6: the smallest realness loss the discriminator can reach on a half-real, half-fake batch."""
-    from .plotting import binary_entropy
+    """Exercises 04.2 and 06 ("predict before you run", Ex. 1): the smallest realness loss the
+    discriminator can reach on a half-real (target ``soft_one``), half-fake (target 0) batch (within 2e-3)."""
+    value, soft_one = _number(value), _number(soft_one, "soft_one, a target between 0 and 1")
+    if not 0.0 <= soft_one <= 1.0:
+        raise _BadAnswer(f"soft_one is a target between 0 and 1, got {soft_one}")
     want = binary_entropy(soft_one) / 2
-    return _report(abs(value - want) < 0.005,
+    return _report(abs(value - want) < 2e-3,
                    f"H({soft_one}) / 2 = {want:.4f}: the real half costs at least H({soft_one}), the fake half 0",
                    "the loss against a target t is smallest when p = t, and then equals the entropy H(t); "
                    "average the real half (target soft_one) and the fake half (target 0)")
 
 
+# ----------------------------------------------------------------------------- notebook 04
+@_checker
+def check_class_weight_ratio(ratio: float) -> bool:
+    """Exercise 04.1: factor by which LossWeights(classification=0.5) scales the class-loss gradient norms."""
+    ratio = _number(ratio, "a factor such as 2.0")
+    return _report(abs(ratio - 0.5) < 1e-3, "every class-loss bar is exactly halved; the realness bars do not move",
+                   "the gradient is linear in the loss: what does multiplying a loss by w do to its gradient?")
+
+
+# ----------------------------------------------------------------------------- notebook 05
+@_checker
+def check_g_realness_minimum(soft_one: float, value: float) -> bool:
+    """Exercise 05.4: lowest possible generator realness loss with trick target ``soft_one`` (within 2e-3)."""
+    soft_one, value = _number(soft_one, "soft_one, a target between 0 and 1"), _number(value)
+    if not 0.0 <= soft_one <= 1.0:
+        raise _BadAnswer(f"soft_one is a target between 0 and 1, got {soft_one}")
+    want = binary_entropy(soft_one)
+    return _report(abs(value - want) < 2e-3,
+                   f"{want:.4f} = H({soft_one}): reached when the discriminator says exactly {soft_one:.0%} real",
+                   "every fake has target soft_one; BCE with target t is smallest at sigmoid(logit) = t")
+
+
+@_checker
+def check_embedding_rows_with_gradient(rows) -> bool:
+    """Exercise 05.2: every row of the embedding table (0-9) that gets a non-zero gradient when every
+    requested label is 8. ``rows``: a list of row numbers, one number, or a boolean mask over the rows."""
+    got = _integers(rows)
+    if any(not 0 <= r <= 9 for r in got):
+        raise _BadAnswer(f"the embedding table has rows 0 to 9, got {got}")
+    return _report(got == [8], "only row 8: an embedding lookup sends gradient only to the rows it read",
+                   "which rows of the embedding table did the forward pass read? "
+                   "Every row it read gets a gradient, every other row none")
+
+
+# ----------------------------------------------------------------------------- notebook 06
+@_checker
+def check_untrained_class_loss(value: float) -> bool:
+    """Notebook 6, "predict before you run": the class loss of a head that knows nothing."""
+    value = _number(value)
+    return _report(abs(value - math.log(10)) < 0.05,
+                   "an untrained head spreads its probability evenly: -ln(1/10) = ln 10 ~ 2.30",
+                   "what is -ln p when the head gives every one of the 10 classes the same probability p?")
+
+
+@_checker
 def check_equilibrium_loss(value: float) -> bool:
     """Notebook 6: either realness loss when the discriminator says 0.5 for every image."""
-    import math
+    value = _number(value)
     return _report(abs(value - math.log(2)) < 0.01,
                    "-t ln 0.5 - (1 - t) ln 0.5 = ln 2 ~ 0.693, whatever the target t",
                    "put p = 0.5 into -t ln p - (1 - t) ln(1 - p)")
 
 
+@_checker
 def check_ema_memory(iterations: float, decay: float = 0.999) -> bool:
     """Notebook 6: after how many iterations the starting weights' share in the average falls below 1/e."""
-    import math
+    iterations, decay = _number(iterations, "a number of iterations"), _number(decay, "a decay between 0 and 1")
+    if not 0.0 < decay < 1.0:
+        raise _BadAnswer(f"decay is between 0 and 1 (exclusive), got {decay}")
     want = -1.0 / math.log(decay)
     return _report(abs(iterations - want) <= 0.05 * want,
                    f"decay^n < 1/e when n > -1 / ln(decay) ~ {want:.0f} ~ 1 / (1 - decay)",
@@ -186,32 +302,92 @@ def _first_step(log: dict, column: str, above: float | None = None, below: float
     return int(log["step"][hit.argmax()]) if hit.any() else -1
 
 
+@_checker
 def check_first_generator_class_accuracy(step: int) -> bool:
     """Notebook 6: first iteration of the shipped run where g_class_accuracy (moving average of 10) > 0.9."""
     from . import pretrained, trainer
+    step = _integer(step, "an iteration number")
     want = _first_step(trainer.read_log(pretrained.GENERATOR_DIR), "g_class_accuracy", above=0.9)
     return _report(abs(step - want) <= 10, f"iteration {want} (within 10 is fine: it depends on the smoothing)",
-                   "smooth the column with plotting.smooth(..., 10) and take the first step above 0.9")
+                   "smooth the column over 10 iterations (plotting.smooth) before looking for the first step above 0.9")
 
 
+@_checker
 def check_modes_meet(step: int) -> bool:
     """Notebook 6: first iteration after 100 of the shipped run where g_fool_rate (moving average of 10) < 0.5."""
     from . import pretrained, trainer
+    step = _integer(step, "an iteration number")
     want = _first_step(trainer.read_log(pretrained.GENERATOR_DIR), "g_fool_rate", below=0.5, after=100)
     return _report(abs(step - want) <= 20, f"iteration {want} (within 20 is fine)",
-                   "read pretrained.GENERATOR_DIR with trainer.read_log, smooth g_fool_rate over 10 "
-                   "iterations and find the first iteration after 100 where it is below 0.5")
+                   "read the shipped run's log (pretrained.GENERATOR_DIR) with trainer.read_log, smooth "
+                   "g_fool_rate over 10 iterations and look only after iteration 100")
 
 
 # ----------------------------------------------------------------------------- notebook 07
+@_checker
 def check_largest_embedding_coordinate(coordinate: int, digit: int = 0) -> bool:
     """Notebook 7: the coordinate of z the shipped generator's class ``digit`` multiplies by the largest |weight|."""
-    import numpy as np
-
     from . import checkpoint, pretrained
+    coordinate, digit = _integer(coordinate, "a coordinate index of z"), _integer(digit, "a digit class (0-9)")
+    if not 0 <= digit <= 9:
+        raise _BadAnswer(f"digit is a class from 0 to 9, got {digit}")
     with np.load(checkpoint.resolve(pretrained.GENERATOR_DIR) / "arrays.npz") as z:
         emb = z["generator/['embedding']['embedding']"][digit]
     want = int(np.abs(emb).argmax())
-    return _report(int(coordinate) == want,
+    return _report(coordinate == want,
                    f"z[{want}] (|e_{digit},{want}| = {abs(emb[want]):.2f}); compare it with your measured ranking",
-                   f"look at np.abs(gen.embedding.embedding[...][{digit}]) and take the argmax")
+                   f"the generator scales z by a learned vector per class: find where class {digit}'s "
+                   f"vector lives in the generator and rank its entries by size")
+
+
+# ----------------------------------------------------------------------------- answers on demand
+SOLUTION_TAG = "solution"
+
+
+def _notebooks_dir() -> Path | None:
+    """The instructor notebooks: ``notebooks/`` of the checkout this package is installed from (or
+    of the current folder or one of its parents), None where there is none (a plain pip install)."""
+    here = Path(__file__).resolve().parents[1]
+    for d in [here, Path.cwd(), *Path.cwd().parents]:
+        if any((d / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+            return d / "notebooks"
+    return None
+
+
+def solution_source(notebook: str | int, number: int) -> str:
+    """The source of solution ``number`` of instructor notebook ``notebook`` ("04", 4 or "04_training...").
+
+    A solution is a code cell tagged ``solution`` whose first line is ``# Solution <number>``.
+    Raises LookupError (with what exists instead) when there is no such notebook or solution.
+    """
+    folder = _notebooks_dir()
+    if folder is None:
+        raise LookupError("the instructor notebooks are not next to this installation: open "
+                          "notebooks/NN_*.ipynb in a clone of the repository (its solution cells are collapsed)")
+    prefix = f"{int(notebook):02d}" if str(notebook).isdigit() else str(notebook)[:2]
+    paths = sorted(folder.glob(f"{prefix}_*.ipynb"))
+    if not paths:
+        raise LookupError(f"no notebook {notebook!r} in {folder}: give its number, e.g. show_solution('04', 2)")
+    cells = json.loads(paths[0].read_text(encoding="utf-8"))["cells"]
+    sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+               for c in cells if c["cell_type"] == "code" and SOLUTION_TAG in c.get("metadata", {}).get("tags", [])]
+    wanted = re.compile(rf"#\s*Solution\s+{int(number)}\b")
+    found = [s for s in sources if wanted.match(s)]
+    if not found:
+        names = sorted({m.group(1) for s in sources if (m := re.match(r"#\s*Solution\s+(\d+)", s))}, key=int)
+        raise LookupError(f"{paths[0].name} has no solution {number}; it has solution(s) {', '.join(names) or 'none'}")
+    return "\n\n".join(found)
+
+
+def show_solution(notebook: str | int, number: int) -> None:
+    """Print the worked solution ``number`` of notebook ``notebook``, e.g. ``show_solution("04", 2)``.
+
+    For self-study with the student copies, which have no solution cells: nothing is shown until you
+    ask. Paste the printed code into a cell to run it.
+    """
+    try:
+        text = solution_source(notebook, number)
+    except (LookupError, ValueError, TypeError, OSError) as e:
+        print(f"not available: {e}")
+        return
+    print(text)

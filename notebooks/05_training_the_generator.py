@@ -571,8 +571,9 @@ assert real_losses.max() - real_losses.min() < 0.3 and 0.4 < real_losses.mean() 
 #
 # 1. Run a generator step with `LossWeights(realness=0.0)` (class loss only). Does the
 #    discriminator still stay unchanged? Which generator parameters receive no gradient?
-# 2. In section 7, which embedding rows other than 8 receive a non-zero gradient? Why?
-#    Check: `exercises.check_embedding_rows_with_gradient(rows)`.
+# 2. In section 7 every requested label is 8. Which rows of the embedding table (0–9) receive a
+#    non-zero gradient from the class loss? Why? Check: `exercises.check_embedding_rows_with_gradient(rows)`
+#    with `rows` a list of row numbers.
 # 3. Instead of copying row 9 into row 8, copy row 1. Is the class loss at the start higher or
 #    lower than with 9? Explain with the discriminator's class probabilities. Which of the two
 #    would the reference's clipped loss (section 6) still teach?

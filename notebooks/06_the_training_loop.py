@@ -106,7 +106,7 @@ compile_cache.enable();  # compiled programs kept on disk: a second run compiles
 
 # %%
 ds = data.load_mnist(DATA)
-out = Path("../build/notebook_runs/06_loop")
+out = Path("runs/06_loop")   # under the folder this notebook runs in
 shutil.rmtree(out, ignore_errors=True)
 config = trainer.TrainConfig(epochs=100, seed=0, log_every=10)   # the reference recipe
 first_batch = ds.labels[:config.batch_size]

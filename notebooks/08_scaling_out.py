@@ -171,7 +171,7 @@ assert diff < 1e-5
 
 # %%
 ds = data.load_mnist(DATA, verbose=False)
-root = Path("../build/notebook_runs/08_scaling")
+root = Path("runs/08_scaling")   # under the folder this notebook runs in
 shutil.rmtree(root, ignore_errors=True)
 losses = {}
 for n in (1, 2, 4):

@@ -5,7 +5,7 @@
 
 A first code cell that already is a setup cell (its first line equals the setup cell's first line)
 is replaced; otherwise the setup cell is inserted before the first code cell. Each twin is written
-back with jupytext under the repository's jupytext.toml with its cells' metadata in sorted order,
+back with jupytext under notebooks/jupytext.toml with its cells' metadata in sorted order,
 which normalises it to the bytes JupyterLab writes when the notebook is saved (the header holds
 only the pairing; cell options read ``jupyter={...} tags=[...]``, the order the .ipynb stores).
 Only the ``.py`` twins are edited: rebuild the ``.ipynb`` afterwards with

@@ -6,8 +6,10 @@
 
 Each notebook is rebuilt from its jupytext twin (``NN_name.py``), so the text file is the source
 of truth. After executing, the outputs of cells tagged ``solution`` are removed (the cells still
-run, so their code is tested), so the committed notebooks show no answers. Prints each notebook's
-wall time; exits non-zero if a cell fails.
+run, so their code is tested), so the committed notebooks show no answers. With ``--inplace`` each
+notebook is saved through jupytext's contents manager, exactly as JupyterLab saves it, so that opening
+and saving it there leaves `git status` clean (tests/test_jupytext_roundtrip.py). Prints each
+notebook's wall time as it finishes; exits non-zero if a cell fails.
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ from nbclient import NotebookClient
 from make_student import is_solution  # notebooks/ is on sys.path when this runs as a script
 
 HERE = Path(__file__).resolve().parent
-# The kernel a notebook records when its twin does not say (jupytext.toml keeps it out of the .py).
+# The kernel every notebook records: what JupyterLab writes on save for the ipykernel of this venv
+# (jupytext.toml keeps it out of the .py twin).
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
@@ -36,6 +39,12 @@ def strip_solution_outputs(nb: nbformat.NotebookNode) -> int:
             stripped += bool(cell.outputs)
             cell.outputs = []
     return stripped
+
+
+def save_as_jupyterlab(nb: nbformat.NotebookNode, folder: Path, name: str) -> None:
+    """Write ``nb`` to ``folder/name`` (and its paired twin) as JupyterLab's jupytext extension saves it."""
+    cm = jupytext.TextFileContentsManager(root_dir=str(folder))
+    cm.save({"type": "notebook", "content": nb}, name)
 
 
 def main() -> int:
@@ -50,28 +59,35 @@ def main() -> int:
     out = HERE if args.inplace else Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     results = []
-    for py in sorted(HERE.glob("[0-9][0-9]_*.py")):
-        if args.only and not any(py.name.startswith(p) for p in args.only):
-            continue
+    twins = [py for py in sorted(HERE.glob("[0-9][0-9]_*.py"))
+             if not args.only or any(py.name.startswith(p) for p in args.only)]
+    start = time.perf_counter()
+    for k, py in enumerate(twins, 1):
         nb_path = py.with_suffix(".ipynb")
         nb = jupytext.read(py)
         if nb_path.exists():  # keep the paired metadata of the committed notebook
             nb.metadata = {**nbformat.read(nb_path, as_version=4).metadata, **nb.metadata}
-        nb.metadata.setdefault("kernelspec", dict(KERNELSPEC))
+        nb.metadata["kernelspec"] = dict(KERNELSPEC)
         t0 = time.perf_counter()
-        print(f"executing {py.stem} ...", flush=True)
+        print(f"[{k}/{len(twins)}] executing {py.stem} ...", flush=True)
         try:
+            # The kernel runs in the folder the executed copy goes to, as it would when opened there:
+            # what a notebook writes (runs/ of notebooks 06 and 08) lands next to it.
             NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
-                           resources={"metadata": {"path": str(HERE)}}).execute()
+                           resources={"metadata": {"path": str(out)}}).execute()
         except Exception as e:  # a failing cell: report it and stop
             print(f"FAILED {py.stem}: {e}", file=sys.stderr)
             nbformat.write(nb, out / nb_path.name)
             return 1
         dt = time.perf_counter() - t0
         strip_solution_outputs(nb)
-        nbformat.write(nb, out / nb_path.name)
+        if args.inplace:
+            save_as_jupyterlab(nb, HERE, nb_path.name)
+        else:
+            nbformat.write(nb, out / nb_path.name)
         results.append((py.stem, dt))
-        print(f"  {py.stem}: {dt:.0f} s", flush=True)
+        print(f"[{k}/{len(twins)}] {py.stem}: {dt:.0f} s (total so far {time.perf_counter() - start:.0f} s)",
+              flush=True)
     print("\n".join(["", "notebook runtimes:"] + [f"  {n:<40} {t:6.0f} s" for n, t in results]))
     return 0
 

@@ -1,6 +1,9 @@
-"""Each exercise checker says "right" for the right answer and "not yet" for a wrong one."""
+"""Each exercise checker says "right" for the right answer and "not yet" for a wrong one, and answers
+any input (junk included) with one line, never a traceback (#21 §7)."""
+import inspect
 import math
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,22 +57,31 @@ def test_binary_entropy():
     assert exercises.binary_entropy(0.5) == pytest.approx(np.log(2))
 
 
-def test_check_d_realness_minimum():
-    assert exercises.check_d_realness_minimum(0.95, 0.0993)
-    assert not exercises.check_d_realness_minimum(0.95, 0.95)      # the old "0.95 is a lower bound"
-    assert not exercises.check_d_realness_minimum(0.95, 0.1985)    # forgot the fake half
-    assert exercises.check_d_realness_minimum(1.0, 0.0)
-    assert not exercises.check_d_realness_minimum(1.0, 0.0993)
-
-
 def test_check_class_weight_ratio():
     assert exercises.check_class_weight_ratio(0.5)
     assert not exercises.check_class_weight_ratio(0.25)
 
 
-def test_check_embedding_rows_with_gradient():
-    assert exercises.check_embedding_rows_with_gradient([8])
-    assert not exercises.check_embedding_rows_with_gradient(range(10))
+@pytest.mark.parametrize("rows", [[8], 8, "8", (8,), {8}, np.array([8]), "[8]",
+                                  np.arange(10) == 8, [8.0]], ids=repr)
+def test_check_embedding_rows_with_gradient_accepts_the_natural_right_answers(rows, capsys):
+    assert exercises.check_embedding_rows_with_gradient(rows)
+    assert capsys.readouterr().out.startswith("right: only row 8")
+
+
+@pytest.mark.parametrize("rows", [range(10), [], [8, 9], 9, [7], np.ones(10, bool), [8, 10]], ids=repr)
+def test_check_embedding_rows_with_gradient_rejects(rows, capsys):
+    assert not exercises.check_embedding_rows_with_gradient(rows)
+    out = capsys.readouterr().out
+    assert out.startswith("not yet: ") and out.count("\n") == 1 and "row 8" not in out
+
+
+def test_nb05_exercise_2_asks_what_the_checker_checks():
+    """The question asks for every row with a gradient (the checker's [8]), not "rows other than 8"."""
+    text = (Path(__file__).resolve().parents[1] / "notebooks" / "05_training_the_generator.py").read_text()
+    start = text.index("# 2. In section 7")
+    question = " ".join(text[start:text.index("check_embedding_rows_with_gradient(rows)", start)].replace("#", " ").split())
+    assert "other than" not in question and "receive a non-zero gradient" in question
 
 
 def test_check_g_realness_minimum():
@@ -108,14 +120,26 @@ def test_check_untrained_class_loss():
 
 def test_check_d_realness_floor(capsys):
     assert exercises.check_d_realness_floor(0.0993)
-    assert not exercises.check_d_realness_floor(0.199)          # that is the generator's floor
+    assert exercises.check_d_realness_floor(0.0993, soft_one=0.95)
+    assert exercises.check_d_realness_floor("0.099")
+    assert not exercises.check_d_realness_floor(0.95)              # the old "0.95 is a lower bound"
+    assert not exercises.check_d_realness_floor(0.199)             # that is the generator's floor
+    assert not exercises.check_d_realness_floor(0.1035)            # outside the one tolerance, 2e-3
     assert exercises.check_d_realness_floor(0.0, soft_one=1.0)
     assert not exercises.check_d_realness_floor(0.0993, soft_one=1.0)
-    assert capsys.readouterr().out.splitlines()[1].startswith("not yet")
+    assert capsys.readouterr().out.splitlines()[3].startswith("not yet")
+
+
+def test_one_checker_per_reference_value():
+    """The discriminator's realness floor has one checker (04.2 and 06 used two, with two tolerances)."""
+    assert not hasattr(exercises, "check_d_realness_minimum")
+    assert exercises.binary_entropy is plotting.binary_entropy
 
 
 def test_check_equilibrium_loss():
     assert exercises.check_equilibrium_loss(0.693)
+    assert exercises.check_equilibrium_loss("0.693")
+    assert exercises.check_equilibrium_loss(np.float32(0.6931))
     assert not exercises.check_equilibrium_loss(0.5)
 
 
@@ -161,3 +185,57 @@ def test_loss_reference_levels():
     assert lv["equilibrium"] == pytest.approx(math.log(2))
     assert lv["untrained_class"] == pytest.approx(math.log(10))
     assert plotting.binary_entropy(1.0) == 0.0
+
+
+# ----------------------------------------------------------------------------- any input, one line
+CHECKERS = sorted(name for name, f in inspect.getmembers(exercises, inspect.isfunction)
+                  if name.startswith("check_") and f.__module__ == exercises.__name__)
+JUNK = [None, float("nan"), float("inf"), "0.693x", "", [], [1, 2, 3], np.zeros((2, 2)), {"a": 1}, object(),
+        True, -1, 2.5, "8", lambda *a: None]
+
+
+def test_every_checker_is_found():
+    assert len(CHECKERS) >= 15 and "check_embedding_rows_with_gradient" in CHECKERS
+
+
+@pytest.mark.parametrize("name", CHECKERS)
+@pytest.mark.parametrize("junk", JUNK, ids=lambda j: type(j).__name__ + ":" + repr(j)[:12])
+def test_every_checker_answers_junk_with_one_line(name, junk, capsys):
+    """Every required argument gets the junk; the checker prints one verdict line and returns a bool."""
+    check = getattr(exercises, name)
+    params = [p for p in inspect.signature(check).parameters.values() if p.default is inspect.Parameter.empty]
+    assert params, name
+    result = check(*[junk] * len(params))
+    out = capsys.readouterr().out
+    assert isinstance(result, bool)
+    assert out.count("\n") == 1 and out.startswith(("right: ", "not yet: ")), out
+    if out.startswith("not yet: "):
+        assert len(out.strip()) > len("not yet: ") + 10, f"{name} gives no hint: {out!r}"
+
+
+@pytest.mark.parametrize("name", CHECKERS)
+def test_hints_do_not_contain_code_of_the_solution(name, capsys):
+    """A "not yet" hint explains the idea; it never hands over the solution's expression."""
+    check = getattr(exercises, name)
+    params = [p for p in inspect.signature(check).parameters.values() if p.default is inspect.Parameter.empty]
+    check(*[-12345] * len(params))
+    hint = capsys.readouterr().out
+    assert hint.startswith("not yet: "), hint
+    for code in ("argmax(", "np.abs(", ".embedding.embedding", "flatnonzero", "np.mean("):
+        assert code not in hint, f"{name}: {hint}"
+
+
+# ----------------------------------------------------------------------------- answers on demand
+def test_show_solution_prints_the_instructor_solution(capsys):
+    exercises.show_solution("05", 2)
+    out = capsys.readouterr().out
+    assert out.startswith("# Solution 2") and "embedding" in out
+    exercises.show_solution(4, 1)
+    assert capsys.readouterr().out.startswith("# Solution 1")
+
+
+@pytest.mark.parametrize("args", [("05", 99), ("99", 1), (None, None), ("04", "x")])
+def test_show_solution_says_what_exists_instead(args, capsys):
+    exercises.show_solution(*args)
+    out = capsys.readouterr().out
+    assert out.startswith("not available: ") and out.count("\n") == 1, out

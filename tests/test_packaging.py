@@ -135,7 +135,7 @@ def test_build_prints_no_setuptools_warnings(tmp_path):
     assert any(n.endswith("licenses/LICENSE") for n in names)
 
 
-@pytest.mark.parametrize("name", ["LICENSE", "CITATION.cff", "requirements.lock", "jupytext.toml",
+@pytest.mark.parametrize("name", ["LICENSE", "CITATION.cff", "requirements.lock", "notebooks/jupytext.toml",
                                   "CONTRIBUTING.md", "docs/samples.png"])
 def test_top_level_files_are_tracked_and_present(name):
     assert (ROOT / name).is_file()

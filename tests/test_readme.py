@@ -67,3 +67,13 @@ def test_readme_cli_examples_run_from_a_clean_clone(tmp_path):
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=clone,
                             capture_output=True, text=True, check=True).stdout
     assert status == "", f"the README's examples left files outside runs/:\n{status}"
+
+
+def test_readme_cli_section_says_which_python_and_how_long():
+    """The examples need the venv `make` installs, and each `train` runs long enough to warn about (#21 §6)."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Command line"):text.index(MARKER)]
+    assert "source .venv/bin/activate" in section and ".venv/bin/python" in section
+    trains = [c for c in readme_cli_examples() if c[3] == "train"]
+    assert trains and "1,000 iterations" in section and "minutes" in section and "--max-steps" in section
+    assert all(c[c.index("--epochs") + 1] in ("20", "40") for c in trains), "update the times the README states"
