@@ -324,3 +324,38 @@ def test_generator_bad_batch_size(mnist, capsys, batch_size):
     gen, disc, _, _ = mnist
     assert not step_checks.check_generator_update(g_update(), gen, disc, batch_size, jax.random.key(5))
     assert "batch_size" in verdict(capsys)
+
+
+# ----------------------------------------------------------------------------- the notebooks' skeletons
+@pytest.mark.parametrize("notebook, checker", [
+    ("02_a_2d_toy_acgan.py", "toy"),
+    ("04_training_the_discriminator.py", "discriminator"),
+    ("05_training_the_generator.py", "generator"),
+])
+def test_student_skeleton_answers_not_yet(mnist, toy_pair, capsys, notebook, checker):
+    """The cell a student copy keeps (solution removed) runs, and its check says "not yet" without raising."""
+    import pathlib
+
+    import jupytext
+
+    nb = jupytext.read(pathlib.Path(__file__).resolve().parents[1] / "notebooks" / notebook)
+    skeletons = [c for c in nb.cells if c.cell_type == "code" and "def my_" in c.source
+                 and "solution" not in c.metadata.get("tags", [])]
+    solutions = [c for c in nb.cells if c.cell_type == "code" and "def my_" in c.source
+                 and "solution" in c.metadata.get("tags", [])]
+    assert len(skeletons) == 1 and len(solutions) == 1
+    assert "..." in skeletons[0].source and solutions[0].metadata.get("jupyter", {}).get("source_hidden") is True
+    namespace = {"jax": jax, "jnp": jnp, "nnx": nnx, "models": models, "training": training, "optax": optax}
+    exec(skeletons[0].source, namespace)
+    fn = next(v for k, v in namespace.items() if k.startswith("my_"))
+    if checker == "toy":
+        gen, disc, points, labels = toy_pair
+        ok = step_checks.check_toy_update(fn, gen, disc, points, labels, jax.random.key(4))
+    elif checker == "discriminator":
+        gen, disc, images, labels = mnist
+        ok = step_checks.check_discriminator_update(fn, gen, disc, images, labels, jax.random.key(3))
+    else:
+        gen, disc, _, _ = mnist
+        ok = step_checks.check_generator_update(fn, gen, disc, 2 * N, jax.random.key(5))
+    line = verdict(capsys)
+    assert not ok and line.startswith("not yet:") and "..." in line, line
