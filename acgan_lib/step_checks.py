@@ -257,9 +257,9 @@ def _name_update_mistake(step: Tree, grads: dict[str, Tree], module: nnx.Module,
         (_adam_step(module, make, g_c), "your update follows the class loss only: the step must use the "
                                         "sum of both losses' gradients"),
         (_adam_step(module, make, g_r, g_c), "your update is two Adam steps, one per loss: one step on the sum "
-                                             "is a different algorithm (section on Adam above)"),
+                                             "is a different algorithm (notebook 4, section 5)"),
         (_adam_step(module, make, g_c, g_r), "your update is two Adam steps, one per loss: one step on the sum "
-                                             "is a different algorithm (section on Adam above)"),
+                                             "is a different algorithm (notebook 4, section 5)"),
         (_adam_step(module, make, _map(np.add, g_r, g_c), _map(np.add, g_r, g_c)),
          "your update applies the optimizer twice: one step per update"),
     ]
