@@ -301,12 +301,12 @@ print(inspect.getsource(toy.train))
 #
 # $$\theta_D \leftarrow \operatorname{Adam}\big(\nabla_{\theta_D}\,\texttt{realness\_loss} + \nabla_{\theta_D}\,\texttt{class\_loss}\big)\quad\text{(one step).}$$
 #
-# `jax.grad` differentiates functions of arrays, not Python objects. **`nnx.split(disc)`** takes a
-# network apart into its structure (`graphdef`) and its arrays (`params`, a pytree), and
-# **`nnx.merge(graphdef, params)`** builds it back. So write `loss(params, name)`, a pure function
-# that merges the network and returns one named loss, and take **one gradient per loss** with
-# `jax.grad`; each gradient is a pytree shaped like `params`. Add the two with `jax.tree.map` and
-# give the sum to `d_opt.update(disc, grads)` once. `optax.sigmoid_binary_cross_entropy` and
+# `jax.grad` differentiates functions of arrays (or pytrees of arrays), not of a module object.
+# **`nnx.split(disc)`** takes a network apart into its structure (`graphdef`) and its arrays
+# (`params`, a pytree), and **`nnx.merge(graphdef, params)`** builds it back. So write
+# `loss(params, name)`, a pure function that merges the network and returns one named loss, and
+# take **one gradient per loss** with `jax.grad`; each gradient is a pytree shaped like `params`.
+# Add the two with `jax.tree.map` and give the sum to `d_opt.update(disc, grads)` once. `optax.sigmoid_binary_cross_entropy` and
 # `optax.softmax_cross_entropy_with_integer_labels` give one loss per point (average them).
 #
 # `step_checks.check_toy_update` runs your function on **copies** of `gen` and `disc` (the pair

@@ -376,8 +376,8 @@ assert fused_gap < 0.1 * training.LEARNING_RATE
 # `optax.softmax_cross_entropy_with_integer_labels` give one loss per image (average them).
 #
 # `step_checks.check_discriminator_update` runs your function on **copies** of `gen` and `disc`
-# (your networks and `d_opt` stay as they are), compares both gradients and the updated weights
-# with the library's, and when they differ names the mistake it looks like.
+# with a fresh optimizer (the notebook's networks stay as they are), compares both gradients and
+# the updated weights with the library's, and when they differ names the mistake it looks like.
 
 # %%
 from acgan_lib import step_checks
