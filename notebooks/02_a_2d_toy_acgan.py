@@ -293,6 +293,85 @@ import inspect
 
 print(inspect.getsource(toy.train))
 
+# %% [markdown]
+# ### Write it yourself: the discriminator step
+#
+# Before the library trains the pair, write its discriminator step yourself: $L_D$ of §3 on the
+# batch $[x; \tilde x]$, then
+#
+# $$\theta_D \leftarrow \operatorname{Adam}\big(\nabla_{\theta_D}\,\texttt{realness\_loss} + \nabla_{\theta_D}\,\texttt{class\_loss}\big)\quad\text{(one step).}$$
+#
+# `jax.grad` differentiates functions of arrays (or pytrees of arrays), not of a module object.
+# **`nnx.split(disc)`** takes a network apart into its structure (`graphdef`) and its arrays
+# (`params`, a pytree), and **`nnx.merge(graphdef, params)`** builds it back. So write
+# `loss(params, name)`, a pure function that merges the network and returns one named loss, and
+# take **one gradient per loss** with `jax.grad`; each gradient is a pytree shaped like `params`.
+# Add the two with `jax.tree.map` and give the sum to `d_opt.update(disc, grads)` once. `optax.sigmoid_binary_cross_entropy` and
+# `optax.softmax_cross_entropy_with_integer_labels` give one loss per point (average them).
+#
+# `step_checks.check_toy_update` runs your function on **copies** of `gen` and `disc` (the pair
+# trained below is not touched), compares both gradients and the new weights with
+# `training.discriminator_step`'s, and when they differ names the mistake it looks like.
+
+# %%
+import optax
+
+from acgan_lib import step_checks
+
+
+def my_toy_discriminator_update(gen, disc, d_opt, real_points, real_labels, key):
+    """One toy discriminator step by hand. Returns {"realness_loss": gradient, "class_loss": gradient}."""
+    n = real_points.shape[0]
+    kz, kl, _ = jax.random.split(key, 3)         # the library's order: z, sampled labels (dropout: none here)
+    z = models.sample_latent(kz, n, gen.latent_dim)
+    fake_labels = models.sample_labels(kl, n, gen.num_classes)
+    points = jnp.concatenate([real_points, gen(z, fake_labels, train=False)])   # [x; x~]: (2n, 2)
+    realness_targets = ...                       # (2n,)
+    class_targets = ...                          # (2n,)
+    graphdef, params = nnx.split(disc)           # structure | arrays
+
+    def loss(params, name):
+        """One named loss as a pure function of the discriminator's arrays."""
+        realness_logits, class_logits = nnx.merge(graphdef, params)(points)
+        terms = {"realness_loss": ..., "class_loss": ...}
+        return terms[name]
+
+    g_real = ...                                 # one gradient per loss
+    g_class = ...
+    ...                                          # ONE optimizer step on their sum
+    return {"realness_loss": g_real, "class_loss": g_class}
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def my_toy_discriminator_update(gen, disc, d_opt, real_points, real_labels, key):
+    """One toy discriminator step by hand. Returns {"realness_loss": gradient, "class_loss": gradient}."""
+    n = real_points.shape[0]
+    kz, kl, _ = jax.random.split(key, 3)         # the library's order: z, sampled labels (dropout: none here)
+    z = models.sample_latent(kz, n, gen.latent_dim)
+    fake_labels = models.sample_labels(kl, n, gen.num_classes)
+    points = jnp.concatenate([real_points, gen(z, fake_labels, train=False)])   # [x; x~]: (2n, 2)
+    realness_targets = jnp.concatenate([jnp.full(n, training.SOFT_ONE), jnp.zeros(n)])
+    class_targets = jnp.concatenate([real_labels, fake_labels])
+    graphdef, params = nnx.split(disc)           # structure | arrays
+
+    def loss(params, name):
+        """One named loss as a pure function of the discriminator's arrays."""
+        realness_logits, class_logits = nnx.merge(graphdef, params)(points)
+        terms = {"realness_loss": optax.sigmoid_binary_cross_entropy(realness_logits, realness_targets).mean(),
+                 "class_loss": optax.softmax_cross_entropy_with_integer_labels(class_logits, class_targets).mean()}
+        return terms[name]
+
+    g_real = jax.grad(loss)(params, "realness_loss")
+    g_class = jax.grad(loss)(params, "class_loss")
+    d_opt.update(disc, jax.tree.map(jnp.add, g_real, g_class))
+    return {"realness_loss": g_real, "class_loss": g_class}
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+real_points, real_labels = next(toy.batches(ds, toy.BATCH_SIZE, seed=SEED))
+_ = step_checks.check_toy_update(my_toy_discriminator_update, gen, disc, real_points, real_labels, jax.random.key(2))
+
 # %%
 every = TRAIN_STEPS // FRAMES
 hist = toy.train(gen, disc, ds, TRAIN_STEPS, seed=SEED,

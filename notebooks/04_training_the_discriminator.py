@@ -356,6 +356,88 @@ assert fused_gap < 0.1 * training.LEARNING_RATE
 # $g/(|g| + \epsilon)$ magnifies the rounding of gradients that are almost exactly 0.
 
 # %% [markdown]
+# ### Write it yourself: the discriminator update
+#
+# Now write what `training.discriminator_step` does, in about 20 lines. With the combined batch
+# of section 1 ($n$ real digits, then $n$ fakes of the sampled classes $c_j$), realness logits
+# $\ell_i$ and class logits $\mathbf{z}_i$:
+#
+# $$L_{\text{realness}} = \frac{1}{2n}\sum_{i=1}^{2n} \mathrm{BCE}(\ell_i, t_i),\quad t = [\,0.95 \dots 0.95 \mid 0 \dots 0\,];
+# \qquad L_{\text{class}} = \frac{1}{2n}\sum_{i=1}^{2n} -\log \operatorname{softmax}(\mathbf{z}_i)_{y_i},\quad y = [\,y_{\text{real}} \mid c\,];$$
+#
+# $$\theta_D \leftarrow \operatorname{Adam}\big(\nabla_{\theta_D} L_{\text{realness}} + \nabla_{\theta_D} L_{\text{class}}\big)\quad\text{(one step).}$$
+#
+# Write each loss as a function of the discriminator alone and take **one gradient per loss**
+# with `nnx.grad` (it differentiates a function of a module with respect to the module's
+# `nnx.Param`s and returns a pytree shaped like them); add the two pytrees with `jax.tree.map`;
+# give the sum to `d_opt.update(disc, grads)` once. The key is split as the library splits it,
+# so the checker can draw the same fakes and the same dropout mask; the discriminator trains with
+# dropout on (`d(images, train=True, rngs=kd)`). `optax.sigmoid_binary_cross_entropy` and
+# `optax.softmax_cross_entropy_with_integer_labels` give one loss per image (average them).
+#
+# `step_checks.check_discriminator_update` runs your function on **copies** of `gen` and `disc`
+# with a fresh optimizer (the notebook's networks stay as they are), compares both gradients and
+# the updated weights with the library's, and when they differ names the mistake it looks like.
+
+# %%
+from acgan_lib import step_checks
+
+
+def my_discriminator_update(gen, disc, d_opt, real_images, real_labels, key):
+    """One discriminator step by hand. Returns {"realness_loss": gradient, "class_loss": gradient}."""
+    n = real_images.shape[0]
+    kz, kl, kd = jax.random.split(key, 3)        # the library's order: z, sampled labels, dropout
+    z = models.sample_latent(kz, n, gen.latent_dim)
+    sampled = models.sample_labels(kl, n, gen.num_classes)
+    fakes = ...                                  # (n, 28, 28, 1): G only draws them (which mode? section 1)
+    images = ...                                 # (2n, 28, 28, 1): real first, then fakes
+    realness_targets = ...                       # (2n,)
+    class_targets = ...                          # (2n,)
+
+    def realness_loss(d):                        # a function of the discriminator alone
+        ...
+
+    def class_loss(d):
+        ...
+
+    g_real = ...                                 # one gradient per loss
+    g_class = ...
+    ...                                          # ONE optimizer step on their sum
+    return {"realness_loss": g_real, "class_loss": g_class}
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def my_discriminator_update(gen, disc, d_opt, real_images, real_labels, key):
+    """One discriminator step by hand. Returns {"realness_loss": gradient, "class_loss": gradient}."""
+    n = real_images.shape[0]
+    kz, kl, kd = jax.random.split(key, 3)        # the library's order: z, sampled labels, dropout
+    z = models.sample_latent(kz, n, gen.latent_dim)
+    sampled = models.sample_labels(kl, n, gen.num_classes)
+    fakes = gen(z, sampled, train=False)         # inference mode: G is not trained here
+    images = jnp.concatenate([real_images, fakes])
+    realness_targets = jnp.concatenate([jnp.full(n, training.SOFT_ONE), jnp.zeros(n)])
+    class_targets = jnp.concatenate([real_labels, sampled])
+
+    def realness_loss(d):
+        realness_logits, _ = d(images, train=True, rngs=kd)
+        return optax.sigmoid_binary_cross_entropy(realness_logits, realness_targets).mean()
+
+    def class_loss(d):
+        _, class_logits = d(images, train=True, rngs=kd)
+        return optax.softmax_cross_entropy_with_integer_labels(class_logits, class_targets).mean()
+
+    g_real = nnx.grad(realness_loss)(disc)
+    g_class = nnx.grad(class_loss)(disc)
+    d_opt.update(disc, jax.tree.map(jnp.add, g_real, g_class))
+    return {"realness_loss": g_real, "class_loss": g_class}
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+_ = step_checks.check_discriminator_update(my_discriminator_update, gen, disc, real_images, real_labels,
+                                           jax.random.key(6))
+
+# %% [markdown]
 # ## 6. A few discriminator steps
 #
 # `training.discriminator_step` does all of the above in one jitted call (fresh `z` and labels

@@ -232,6 +232,88 @@ assert all(g_norm[n][1] > g_norm[n][0] for n in ("embedding", "dense"))
 # nearest the input (embedding, dense), where the requested class enters the generator.
 
 # %% [markdown]
+# ### Write it yourself: the generator update
+#
+# Now write what `training.generator_step` does. For $N$ fresh latent vectors $z_j$ and requested
+# classes $c_j$, fakes $\tilde x_j = G(z_j, c_j)$ in **training** mode, judged by the frozen
+# discriminator (dropout on):
+#
+# $$L_{\text{realness}} = \frac{1}{N}\sum_j \mathrm{BCE}\big(\ell(\tilde x_j), 0.95\big),\qquad
+# L_{\text{class}} = \frac{1}{N}\sum_j -\log \operatorname{softmax}\big(\mathbf{z}(\tilde x_j)\big)_{c_j},$$
+#
+# $$\theta_G \leftarrow \operatorname{Adam}\big(\nabla_{\theta_G} L_{\text{realness}} + \nabla_{\theta_G} L_{\text{class}}\big)\quad\text{(one step; } \theta_D \text{ unchanged).}$$
+#
+# **Why `nnx.split` / `nnx.merge` here.** The generator holds two kinds of state: its weights
+# (`nnx.Param`, trained) and its batch-norm running averages (`nnx.BatchStat`, which every
+# training-mode forward pass moves). `nnx.split(gen, nnx.Param, ...)` returns the structure
+# (`graphdef`) and the two states; inside `loss`, `nnx.merge(graphdef, params, stats, copy=True)`
+# builds a throwaway generator from them. `loss` is then a pure function of the weights, so plain
+# `jax.grad(loss, has_aux=True)` differentiates it — and returns, as auxiliary output, the running
+# averages the forward pass produced. Apply those to `gen` once with `nnx.update`: one forward pass
+# per loss must not move them twice. The discriminator is never an argument of `jax.grad`, and
+# only `g_opt` steps: that is what "frozen" means.
+#
+# `step_checks.check_generator_update` runs your function on copies of `gen` and `disc` and
+# compares gradients, weights, running averages and the frozen discriminator with the library's.
+
+# %%
+import optax
+
+from acgan_lib import step_checks
+
+
+def my_generator_update(gen, disc, g_opt, batch_size, key):
+    """One generator step by hand. Returns {"realness_loss": gradient, "class_loss": gradient}."""
+    kz, kl, kd = jax.random.split(key, 3)        # the library's order: z, requested labels, dropout
+    z = models.sample_latent(kz, batch_size, gen.latent_dim)
+    labels = models.sample_labels(kl, batch_size, gen.num_classes)
+    graphdef, params, stats = nnx.split(gen, nnx.Param, ...)    # structure | weights | running averages
+
+    def loss(params, name):
+        """One named loss as a pure function of the weights; aux: the new running averages."""
+        g = nnx.merge(graphdef, params, stats, copy=True)
+        images = ...                             # (batch_size, 28, 28, 1): which mode?
+        realness_logits, class_logits = ...      # the frozen discriminator, dropout on (rngs=kd)
+        terms = {"realness_loss": ..., "class_loss": ...}
+        return terms[name], nnx.state(g, nnx.BatchStat)
+
+    g_real, new_stats = ...                      # one gradient per loss
+    g_class, _ = ...
+    ...                                          # ONE optimizer step on their sum
+    nnx.update(gen, new_stats)                   # the running averages move once
+    return {"realness_loss": g_real, "class_loss": g_class}
+
+
+# %% jupyter={"source_hidden": true} tags=["solution"]
+def my_generator_update(gen, disc, g_opt, batch_size, key):
+    """One generator step by hand. Returns {"realness_loss": gradient, "class_loss": gradient}."""
+    kz, kl, kd = jax.random.split(key, 3)        # the library's order: z, requested labels, dropout
+    z = models.sample_latent(kz, batch_size, gen.latent_dim)
+    labels = models.sample_labels(kl, batch_size, gen.num_classes)
+    graphdef, params, stats = nnx.split(gen, nnx.Param, ...)    # structure | weights | running averages
+    targets = jnp.full((batch_size,), training.SOFT_ONE)        # the trick: "real", 0.95
+
+    def loss(params, name):
+        """One named loss as a pure function of the weights; aux: the new running averages."""
+        g = nnx.merge(graphdef, params, stats, copy=True)
+        images = g(z, labels, train=True)
+        realness_logits, class_logits = disc(images, train=True, rngs=kd)
+        terms = {"realness_loss": optax.sigmoid_binary_cross_entropy(realness_logits, targets).mean(),
+                 "class_loss": optax.softmax_cross_entropy_with_integer_labels(class_logits, labels).mean()}
+        return terms[name], nnx.state(g, nnx.BatchStat)
+
+    g_real, new_stats = jax.grad(loss, has_aux=True)(params, "realness_loss")
+    g_class, _ = jax.grad(loss, has_aux=True)(params, "class_loss")
+    g_opt.update(gen, jax.tree.map(jnp.add, g_real, g_class))
+    nnx.update(gen, new_stats)                   # the running averages move once
+    return {"realness_loss": g_real, "class_loss": g_class}
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+_ = step_checks.check_generator_update(my_generator_update, gen, disc, 2 * training.BATCH_SIZE, jax.random.key(2))
+
+# %% [markdown]
 # ## 4. Why the discriminator must stay frozen
 #
 # In the reference the generator is trained through a *combined* model built after
