@@ -354,10 +354,11 @@ def _notebooks_dir() -> Path | None:
     return None
 
 
-def solution_source(notebook: str | int, number: int) -> str:
+def solution_source(notebook: str | int, number: int | str) -> str:
     """The source of solution ``number`` of instructor notebook ``notebook`` ("04", 4 or "04_training...").
 
-    A solution is a code cell tagged ``solution`` whose first line is ``# Solution <number>``.
+    A solution is a code cell tagged ``solution`` whose first line is ``# Solution <number>`` (an
+    exercise) or ``# Solution <name>`` (a named hands-on step, e.g. ``"update"``).
     Raises LookupError (with what exists instead) when there is no such notebook or solution.
     """
     folder = _notebooks_dir()
@@ -371,15 +372,17 @@ def solution_source(notebook: str | int, number: int) -> str:
     cells = json.loads(paths[0].read_text(encoding="utf-8"))["cells"]
     sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
                for c in cells if c["cell_type"] == "code" and SOLUTION_TAG in c.get("metadata", {}).get("tags", [])]
-    wanted = re.compile(rf"#\s*Solution\s+{int(number)}\b")
+    label = str(int(number)) if str(number).strip().isdigit() else str(number).strip()
+    wanted = re.compile(rf"#\s*Solution\s+{re.escape(label)}\b")
     found = [s for s in sources if wanted.match(s)]
     if not found:
-        names = sorted({m.group(1) for s in sources if (m := re.match(r"#\s*Solution\s+(\d+)", s))}, key=int)
+        names = sorted({m.group(1) for s in sources if (m := re.match(r"#\s*Solution\s+(\w+)", s))},
+                       key=lambda n: (not n.isdigit(), n.zfill(4)))
         raise LookupError(f"{paths[0].name} has no solution {number}; it has solution(s) {', '.join(names) or 'none'}")
     return "\n\n".join(found)
 
 
-def show_solution(notebook: str | int, number: int) -> None:
+def show_solution(notebook: str | int, number: int | str) -> None:
     """Print the worked solution ``number`` of notebook ``notebook``, e.g. ``show_solution("04", 2)``.
 
     For self-study with the student copies, which have no solution cells: nothing is shown until you

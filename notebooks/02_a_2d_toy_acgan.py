@@ -343,6 +343,7 @@ def my_toy_discriminator_update(gen, disc, d_opt, real_points, real_labels, key)
 
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
+# Solution update: the toy discriminator step written by hand (split/merge + jax.grad).
 def my_toy_discriminator_update(gen, disc, d_opt, real_points, real_labels, key):
     """One toy discriminator step by hand. Returns {"realness_loss": gradient, "class_loss": gradient}."""
     n = real_points.shape[0]

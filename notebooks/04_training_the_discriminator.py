@@ -407,6 +407,7 @@ def my_discriminator_update(gen, disc, d_opt, real_images, real_labels, key):
 
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
+# Solution update: the discriminator's combined update, one gradient per loss, one Adam step.
 def my_discriminator_update(gen, disc, d_opt, real_images, real_labels, key):
     """One discriminator step by hand. Returns {"realness_loss": gradient, "class_loss": gradient}."""
     n = real_images.shape[0]

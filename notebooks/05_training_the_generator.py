@@ -285,6 +285,7 @@ def my_generator_update(gen, disc, g_opt, batch_size, key):
 
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
+# Solution update: the generator's update through the frozen discriminator.
 def my_generator_update(gen, disc, g_opt, batch_size, key):
     """One generator step by hand. Returns {"realness_loss": gradient, "class_loss": gradient}."""
     kz, kl, kd = jax.random.split(key, 3)        # the library's order: z, requested labels, dropout

@@ -36,7 +36,7 @@ STUDENT_METADATA = "acgan_student"
 # Sentences of the instructor notebooks that are only true beside their solution cells.
 INSTRUCTOR_ONLY = re.compile(r"^[^\n]*\bSolutions? (?:is|are) in the (?:collapsed|hidden) cells?\b[^\n]*\n?",
                              re.M | re.I)
-SOLUTION_NUMBER = re.compile(r"#\s*Solution\s+(\d+)")
+SOLUTION_NUMBER = re.compile(r"#\s*Solution\s+(\w+)")  # a number (an exercise) or a name ("update")
 
 
 def is_solution(cell: nbformat.NotebookNode) -> bool:
@@ -47,9 +47,10 @@ def is_solution(cell: nbformat.NotebookNode) -> bool:
 def _answers_pointer(notebook: str, numbers: list[str]) -> nbformat.NotebookNode:
     """The markdown cell that stands where solution cells were removed (``numbers``: their "# Solution N")."""
     if numbers:
+        arg = numbers[0] if numbers[0].isdigit() else f'"{numbers[0]}"'
         text = (f"*Answers stay hidden until you ask (solution{'s' if len(numbers) > 1 else ''} "
                 f"{', '.join(numbers)}):* run `from acgan_lib.exercises import show_solution; "
-                f"show_solution(\"{notebook}\", {numbers[0]})` in a cell to print the worked solution "
+                f"show_solution(\"{notebook}\", {arg})` in a cell to print the worked solution "
                 f"{numbers[0]}" + (", and likewise for the others." if len(numbers) > 1 else "."))
     else:
         text = (f"*The worked solution of this part stays hidden:* it is in the instructor notebook "

@@ -234,6 +234,16 @@ def test_show_solution_prints_the_instructor_solution(capsys):
     assert capsys.readouterr().out.startswith("# Solution 1")
 
 
+@pytest.mark.parametrize("notebook, function", [("02", "my_toy_discriminator_update"),
+                                                ("04", "my_discriminator_update"),
+                                                ("05", "my_generator_update")])
+def test_show_solution_finds_the_named_update_solutions(notebook, function, capsys):
+    """The hands-on updates of notebooks 02/04/05 are solutions named "update", not numbered."""
+    exercises.show_solution(notebook, "update")
+    out = capsys.readouterr().out
+    assert out.startswith("# Solution update") and f"def {function}(" in out
+
+
 @pytest.mark.parametrize("args", [("05", 99), ("99", 1), (None, None), ("04", "x")])
 def test_show_solution_says_what_exists_instead(args, capsys):
     exercises.show_solution(*args)
