@@ -97,8 +97,7 @@ disc = models.Discriminator(num_classes=10, rngs=nnx.Rngs(1))
 # class row reuses. Batch normalisation comes *after* the activation, as in the reference, with
 # Keras' settings (momentum 0.99, epsilon 1e-3).
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 z = models.sample_latent(jax.random.key(0), 4)        # U[-1, 1], as the reference draws it
 labels = jnp.array([0, 3, 7, 9])
 for name, act in gen.layers(z, labels, train=False):
@@ -118,8 +117,7 @@ for name, act in gen.layers(z, labels, train=False):
 # `optax.softmax_cross_entropy_with_integer_labels`): the same functions, computed in a
 # numerically stable way.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 images = gen(z, labels, train=False)
 for name, act in disc.features(images, train=False):
     print(f"{name:<32} {str(act.shape):<18}")
@@ -129,8 +127,7 @@ print("realness logits:", realness_logits.shape, " class logits:", class_logits.
 # %% [markdown]
 # ## 4. Parameter counts equal the reference
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(models.format_summary(gen, disc))
 assert models.count_params(gen) == 2_657_321 and models.count_params(disc) == 525_835
 
@@ -209,8 +206,7 @@ assert float(jnp.abs(untrained).max()) < 0.01, "an untrained generator should dr
 # XLA's direct transposed convolution (notebook 6 measures it), so `acgan_lib` uses it there and
 # picks the faster form per backend (`conv_transpose.default_conv_impl()`).
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 x = jax.random.normal(jax.random.key(2), (8, 7, 7, 192))
 kernel = gen.deconv2.kernel[...]
 fast = conv_transpose.conv_transpose_matmul(x, kernel, (2, 2), "SAME")

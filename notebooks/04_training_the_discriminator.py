@@ -265,8 +265,7 @@ assert all(abs(c) < 0.3 for c in cosines.values())
 # the two gradients. The library's update applies that sum; let us check it against
 # differentiating the total directly.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 summed = jax.tree.map(lambda a, b: a + b, grads["realness_loss"], grads["class_loss"])
 total = nnx.grad(lambda d: sum(terms_fn(d)[0].values()))(disc)
 max_diff = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(summed), jax.tree.leaves(total)))

@@ -173,8 +173,7 @@ m = training.generator_step(gen, disc, g_opt, 2 * training.BATCH_SIZE, jax.rando
 d_after, g_after = snapshot(disc), snapshot(gen)
 print({k: round(float(v), 4) for k, v in m.items()})
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print("discriminator parameters bit-identical:", all(np.array_equal(a, b) for a, b in zip(d_before, d_after)))
 print("generator parameter arrays changed:", sum(not np.array_equal(a, b) for a, b in zip(g_before, g_after)),
       "of", len(g_before))

@@ -148,8 +148,7 @@ exercises.check_equilibrium_loss(0.5);
 # that spreads its probability evenly over 10 classes pays $-\ln(1/10) = \ln 10 \approx 2.30$.
 # The library's loss functions agree:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 levels = plotting.loss_reference_levels(training.SOFT_ONE)
 logit = lambda p: float(np.log(p / (1 - p)))
 perfect_d = training.realness_loss(jnp.array([logit(0.95), -30.0]), jnp.array([0.95, 0.0]))
@@ -240,8 +239,7 @@ print(open(out / "checkpoints" / "LATEST").read())
 resumed = trainer.Trainer(config, ds, out)
 meta = resumed.restore()       # the latest checkpoint of this run directory
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 more = 2
 run.train(max_steps=ITERATIONS + more, progress=False)       # the original keeps going ...
 resumed.train(max_steps=ITERATIONS + more, progress=False)   # ... and so does the restored copy

@@ -72,8 +72,7 @@ from acgan_lib import compile_cache, data, parallel, trainer
 
 compile_cache.enable();  # compiled programs kept on disk: a second run compiles far less
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print("backend:", jax.default_backend(), "| devices:", len(jax.devices()))
 
 # %% [markdown]
@@ -110,8 +109,7 @@ for name, x in [("kernel (replicated)", params_like), ("batch (split)", batch)]:
     shapes = [s.data.shape for s in x.addressable_shards]
     print(f"{name:<20} global {x.shape} -> per device {shapes[0]} on {len(shapes)} devices")
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 assert all(s.data.shape == (25, 28, 28, 1) for s in batch.addressable_shards)
 assert all(s.data.shape == params_like.shape for s in params_like.addressable_shards)
 print("each device holds 1/4 of the batch and all of the kernel")
