@@ -67,7 +67,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from flax import nnx
 
-from acgan_lib import compile_cache, conv_transpose, models, plotting
+from acgan_lib import compile_cache, conv_transpose, diagrams, models, plotting
 
 compile_cache.enable();  # compiled programs kept on disk: a second run compiles far less
 
@@ -123,6 +123,18 @@ for name, act in disc.features(images, train=False):
     print(f"{name:<32} {str(act.shape):<18}")
 realness_logits, class_logits = disc(images, train=False)
 print("realness logits:", realness_logits.shape, " class logits:", class_logits.shape)
+
+# %% [markdown]
+# **Both networks, drawn.** `diagrams.draw_networks` takes every shape and parameter count from
+# the models themselves (it traces a batch of one), so the picture cannot drift from the code.
+# Box heights grow with the image size; the class enters at the product `z * embedding`, and the
+# discriminator splits into its two heads after the shared features.
+
+# %%
+fig, drawn_shapes = diagrams.draw_networks(gen, disc)
+plt.show()
+traced = [str(tuple(a.shape[1:])) for _, a in gen.layers(z, labels, train=False)]
+assert set(traced) <= set(drawn_shapes["generator"]) and drawn_shapes["discriminator"][-2:] == ["(1,)", "(10,)"]
 
 # %% [markdown]
 # ## 4. Parameter counts equal the reference
@@ -200,6 +212,23 @@ assert float(jnp.abs(untrained).max()) < 0.01, "an untrained generator should dr
 #    `(N·H·W, C_in) @ (C_in, 5·5·C_out)`;
 # 2. add each tap's result into its place in the output (*overlap-add*, or *col2im*).
 #
+# Here it is in one dimension, with stride 2 and a 3-tap kernel: every input pixel adds a scaled
+# copy of the kernel, two positions further on than the previous one; where copies overlap, the
+# output adds them (the "2 terms" positions). A 5×5 kernel with stride 2 in 2-D overlaps the same way.
+
+# %%
+fig, out_1d = diagrams.draw_overlap_add(x=(1.0, 2.0, -1.0), w=(0.5, 1.0, 0.5), stride=2)
+plt.show()
+# The same sum from the library's transposed convolution (a 1 x 3 image, a 1 x 3 kernel). Note that
+# lax.conv_transpose / the library apply the kernel reversed relative to this picture: with an
+# asymmetric kernel, the overlap-add of the reversed kernel is what they compute.
+w_asym = np.array([0.5, 1.0, 0.25])
+lib_1d = conv_transpose.conv_transpose_matmul(jnp.array([1.0, 2.0, -1.0]).reshape(1, 1, 3, 1),
+                                              jnp.asarray(w_asym).reshape(1, 3, 1, 1), (1, 2), "VALID")
+assert np.allclose(np.asarray(lib_1d).ravel(), diagrams.overlap_add_1d(np.array([1.0, 2.0, -1.0]), w_asym[::-1], 2)[1])
+assert out_1d.tolist() == [0.5, 1.0, 1.5, 2.0, 0.5, -1.0, -0.5]
+
+# %% [markdown]
 # Same sum, different order — so the outputs agree to float rounding, and the parameters are the
 # same `kernel` of shape `(5, 5, C_in, C_out)` (HWIO). `jax.lax.conv_transpose`, which
 # `nnx.ConvTranspose` calls, defaults to NHWC / HWIO. On a CPU the matrix product is much faster than
