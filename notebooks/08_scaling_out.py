@@ -208,7 +208,8 @@ assert spans[-1] < 0.002 < min(spans[:-1])
 # little through three updates — so the run *is* the single-device recipe. In three panels the
 # curves lie on top of each other; the generator's class loss barely moves in three iterations
 # (its panel spans less than 0.002), so there the same $10^{-5}$ differences become visible.
-#
+
+# %% [markdown]
 # ## 4. Checkpoints do not know the device count
 #
 # A checkpoint stores plain arrays (notebook 6), gathered from the devices. So a run trained on
@@ -227,7 +228,8 @@ assert spans[-1] < 0.002 < min(spans[:-1])
 #   all of them. Each host loads the same data set.
 # * Larger batches change the *recipe*, not just the speed: the reference uses 100. Scale the
 #   batch to keep every device busy only if you are ready to retune the learning rate.
-#
+
+# %% [markdown]
 # ## Summary
 #
 # * Data parallelism splits the batch and replicates the parameters; the gradient of the mean
