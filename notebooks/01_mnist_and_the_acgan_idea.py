@@ -265,6 +265,7 @@ print(f"at logit -8: minimax gradient {-s8:.4f}, non-saturating gradient {s8 - 1
 
 # %% [markdown]
 # <a id="reference-values"></a>
+#
 # ## 4. How to read the loss curves: reference values
 #
 # Every loss plot in this series draws some of these lines; the other notebooks link here

@@ -275,13 +275,15 @@ exercises.check_deconv1_params(0)        # replace 0 with your count
 _ = exercises.check_latent16_param_drop(0)   # replace 0 with your count
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
-# Solution 1
+# Solution 1: 5 * 5 * 384 * 192 = 1,843,200 kernel weights + 192 biases + 2 * 192 batch-norm
+# scale/offset = 1,843,776 (the number on deconv1's block in the diagram of section 3).
 k = 5 * 5 * 384 * 192
 print("deconv1:", k, "+ bias 192 =", k + 192, "; with batch-norm scale+offset:", k + 192 + 2 * 192)
 print("library says:", models.count_params(gen.deconv1) + models.count_params(gen.bn1))
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
-# Solution 2: only the embedding (10 x latent) and the dense layer (latent x 3456) depend on it.
+# Solution 2: only the embedding (10 x latent) and the dense layer (latent x 3456) depend on it:
+# the count drops by (100 - 16) * (10 + 3456) = 291,144 parameters.
 small = models.Generator(latent_dim=16, rngs=nnx.Rngs(0))
 print("latent 16:", models.count_params(small), " drop:", models.count_params(gen) - models.count_params(small),
       "=", (100 - 16) * (10 + 3456))
