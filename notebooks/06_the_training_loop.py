@@ -466,6 +466,15 @@ assert 450 < t_pred < 700, t_pred
 display(Image(filename=str(EARLY / "progress.gif")))
 
 # %% [markdown]
+# **Why the class does not watch a live run end in digits.** The drawn samples (inference mode)
+# stay flat grey until the running variance has decayed, about 575 iterations in (predicted
+# above), and the shipped run's grids look like digits only later still (section 9). At the time
+# per iteration of section 5, that is many minutes of training on 2 CPU cores — longer than a
+# class can watch. Continuing the re-run's iteration-200 networks for a couple of minutes does not
+# get there either: its samples are still strokes, not digits. So this notebook trains live only
+# to show the curves and loads the rest.
+
+# %% [markdown]
 # ## 7. The generator's realness gradient, from the maths
 #
 # Notebook 1 (section 3) derived the two generator gradients for a fake with realness logit $l$:
