@@ -67,6 +67,11 @@ test-latest:
 student: $(STAMP)
 	$(PY) notebooks/make_student.py --out build/student
 
+# Instructor copies: every cell executed, solution cells shown with their outputs (as long as `make run`).
+.PHONY: instructor
+instructor: $(STAMP)
+	ACGAN_DATA=bundled $(PY) notebooks/make_instructor.py --out build/instructor
+
 site: $(STAMP)
 	$(PY) docs/build_site.py --out build/site
 

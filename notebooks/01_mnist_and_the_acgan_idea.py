@@ -24,8 +24,7 @@
 #
 # **Prerequisites** (skim the links if a word is new):
 #
-# * cross-entropy and softmax — d2l.ai [§4.1 Softmax regression](https://d2l.ai/chapter_linear-classification/softmax-regression.html)
-#   and [§4.4 Softmax from scratch](https://d2l.ai/chapter_linear-classification/softmax-regression-scratch.html);
+# * cross-entropy and softmax — d2l.ai [§4.1 Softmax regression](https://d2l.ai/chapter_linear-classification/softmax-regression.html);
 # * convolutions — d2l.ai [chapter 7](https://d2l.ai/chapter_convolutional-neural-networks/index.html);
 # * the GAN idea — d2l.ai [§20.1 Generative adversarial networks](https://d2l.ai/chapter_generative-adversarial-networks/gan.html);
 # * JAX basics — [PRNG keys](https://docs.jax.dev/en/latest/random-numbers.html),
@@ -34,9 +33,6 @@
 #   Flax NNX modules and `nnx.split` / `nnx.merge` — [NNX basics](https://flax.readthedocs.io/en/latest/nnx_basics.html).
 #
 # **Time:** about 30 minutes to read and run (the code runs in seconds).
-#
-# Every notebook in the series imports the same small library, `acgan_lib`; nothing is copied
-# between notebooks.
 
 # %%
 # Setup for Colab, Binder or any Jupyter: installs acgan_lib if it is missing, does nothing if not.
@@ -125,20 +121,25 @@ compile_cache.enable();  # compiled programs kept on disk: a second run compiles
 #
 # `D` maximises $V$ (say "real" on data, "fake" on fakes); `G` minimises the second term.
 #
-# **Why the generator uses the "trick" target instead.** Take one fake with logit $\ell$. The
-# minimax generator loss is $\log(1-\sigma(\ell))$ and the non-saturating one is
-# $-\log \sigma(\ell)$ — binary cross-entropy with target 1 ("real"), the *trick* target. Using
-# $\sigma'(\ell) = \sigma(\ell)(1-\sigma(\ell))$:
-#
-# $$\frac{\partial}{\partial \ell}\log\big(1-\sigma(\ell)\big) = -\sigma(\ell), \qquad
-#   \frac{\partial}{\partial \ell}\big(-\log\sigma(\ell)\big) = -\big(1-\sigma(\ell)\big).$$
-#
+# **Why the generator usually uses the "trick" target instead.** For one fake with logit $\ell$
+# the minimax generator loss is $\log(1-\sigma(\ell))$; the non-saturating one, which Goodfellow
+# et al. themselves recommend, is $-\log \sigma(\ell)$ — binary cross-entropy with target 1
+# ("real"), the *trick* target. Their gradients are $-\sigma(\ell)$ and $-(1-\sigma(\ell))$.
 # Early in training `D` rejects the fakes confidently: $\ell \ll 0$, $\sigma(\ell) \approx 0$.
-# Then the minimax gradient $-\sigma(\ell)$ **vanishes** — the generator learns nothing exactly
-# when it is worst — while the non-saturating gradient is $\approx -1$, as large as it gets. Both
-# losses push `D(G(z))` the same way; only the size of the push differs. Most GAN code,
-# including the reference, uses the non-saturating form.
+# Then the minimax gradient **vanishes** — the generator learns nothing exactly when it is
+# worst — while the non-saturating gradient is $\approx -1$, as large as it gets. Both losses
+# push `D(G(z))` the same way; only the size of the push differs.
 #
+# <details><summary>Deeper: the two gradients</summary>
+#
+# With $\sigma'(\ell) = \sigma(\ell)(1-\sigma(\ell))$:
+#
+# $$\frac{\partial}{\partial \ell}\log\big(1-\sigma(\ell)\big) = -\frac{\sigma(\ell)(1-\sigma(\ell))}{1-\sigma(\ell)} = -\sigma(\ell), \qquad
+#   \frac{\partial}{\partial \ell}\big(-\log\sigma(\ell)\big) = -\frac{\sigma(\ell)(1-\sigma(\ell))}{\sigma(\ell)} = -\big(1-\sigma(\ell)\big).$$
+#
+# </details>
+
+# %% [markdown]
 # **With a soft target.** The library's realness loss is binary cross-entropy with a target $t$:
 #
 # $$\text{BCE}(\ell, t) = -t\log\sigma(\ell) - (1-t)\log\big(1-\sigma(\ell)\big), \qquad
@@ -154,22 +155,60 @@ compile_cache.enable();  # compiled programs kept on disk: a second run compiles
 # $$L_S = \mathbb{E}\big[\log P(S{=}\text{real} \mid X_\text{real})\big] + \mathbb{E}\big[\log P(S{=}\text{fake} \mid X_\text{fake})\big],$$
 # $$L_C = \mathbb{E}\big[\log P(C{=}c \mid X_\text{real})\big] + \mathbb{E}\big[\log P(C{=}c \mid X_\text{fake})\big].$$
 #
-# `D` maximises $L_S + L_C$; `G` maximises $L_C - L_S$. In the library's two named losses (each a
-# mean over the batch, minimised):
+# `D` maximises $L_S + L_C$; `G` maximises $L_C - L_S$.
+
+# %% [markdown]
+# **From the paper to the library's two losses.** The library minimises two named losses, each
+# a **mean over all the images of one step**:
 #
 # | step | `realness_loss` (binary cross-entropy) | `class_loss` (sparse categorical cross-entropy) |
 # |---|---|---|
-# | discriminator (100 real + 100 fake) | $\approx -L_S$: targets **0.95** for real, 0 for fake | $-L_C$: targets = real labels and the labels the fakes were drawn for |
-# | generator (200 fakes) | the fake half of $-L_S$ in its **non-saturating** form: target 0.95 ("real") for every fake | the fake half of $-L_C$: target = the requested label |
+# | discriminator (one batch: N real + N fake) | $\approx -L_S/2$: targets **0.95** for real, 0 for fake | $= -L_C/2$: the real labels and the labels the fakes were drawn for |
+# | generator (2N fakes) | $\approx -\mathbb{E}[\log P(S{=}\text{real} \mid X_\text{fake})]$: target 0.95 for every fake | $= -\mathbb{E}[\log P(C{=}c \mid X_\text{fake})]$, the fake term of $-L_C$ |
 #
-# So `G` does not literally maximise $-L_S$; like every GAN it swaps $\log(1-D)$ for $-\log D$.
-# Note also that **both** players minimise the class loss on fakes: on the class question they
-# cooperate, on the realness question they compete. The soft 0.95 replaces the target 1
-# ("one-sided label smoothing", Salimans et al. 2016): a discriminator rewarded for being 95 %
-# sure cannot push its logits on real digits to infinity.
+# *Why halves:* $L_S$ and $L_C$ are **sums** of two expectations (one over N real, one over N
+# fake images); a mean over all 2N images is their **average**. "≈" because the real target is
+# 0.95, not 1. The factor 1/2 scales the gradient, not its direction.
 #
+# *The generator's signs:* `G` maximises $L_C - L_S$. Only the fake terms depend on `G`, so it
+# wants $\mathbb{E}[\log P(C{=}c \mid X_\text{fake})]$ large (its class loss) and
+# $\mathbb{E}[\log P(S{=}\text{fake} \mid X_\text{fake})] = \mathbb{E}[\log(1-D(G(z)))]$ small —
+# the saturating minimax form. The library, like the Keras and TF.js references, replaces the
+# latter by minimising $-\mathbb{E}[\log D(G(z))]$, the non-saturating loss above (with target
+# 0.95). Not every GAN makes this swap: WGAN, LSGAN and hinge-loss GANs use other losses altogether.
+#
+# **Both** players minimise the class loss on fakes: on the class question they cooperate, on
+# the realness question they compete. The soft 0.95 replaces the target 1 ("one-sided label
+# smoothing", Salimans et al. 2016): a discriminator rewarded for being 95 % sure cannot push
+# its logits on real digits to infinity. The next cell checks the halves on random logits.
+
+# %% [markdown]
 # *Predict before you run:* in the plot below, which curve is flat on the left (a confidently
 # rejected fake) and which is steep?
+
+# %% tags=["nbval-check-output"]
+# The library's discriminator losses are the averages of ACGAN's two terms, i.e. -L_S/2 and -L_C/2.
+import jax
+import jax.numpy as jnp
+
+from acgan_lib import training
+
+k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
+n = 100
+realness_logits = 3 * jax.random.normal(k1, (2 * n,))        # first n: real images, last n: fakes
+class_logits = 3 * jax.random.normal(k2, (2 * n, 10))
+labels = jax.random.randint(k3, (2 * n,), 0, 10)
+real_term = jnp.mean(jax.nn.log_sigmoid(realness_logits[:n]))            # E log P(S=real | X_real)
+fake_term = jnp.mean(jax.nn.log_sigmoid(-realness_logits[n:]))           # E log P(S=fake | X_fake)
+log_p = jax.nn.log_softmax(class_logits)[jnp.arange(2 * n), labels]
+L_S, L_C = real_term + fake_term, log_p[:n].mean() + log_p[n:].mean()
+hard = jnp.concatenate([jnp.ones(n), jnp.zeros(n)])                     # targets 1 / 0
+soft = jnp.concatenate([jnp.full(n, training.SOFT_ONE), jnp.zeros(n)])  # targets 0.95 / 0
+assert jnp.allclose(training.realness_loss(realness_logits, hard), -L_S / 2, atol=1e-5)
+assert jnp.allclose(training.class_loss(class_logits, labels), -L_C / 2, atol=1e-5)
+print("class_loss == -L_C / 2: True;  realness_loss with target 1 == -L_S / 2: True")
+print("with the soft target 0.95 the realness loss differs from -L_S / 2 by "
+      f"{abs(float(training.realness_loss(realness_logits, soft) + L_S / 2)) / float(-L_S / 2):.0%} here")
 
 # %%
 logit = np.linspace(-8, 8, 401)
@@ -204,13 +243,9 @@ for ax in axes:
 plt.tight_layout()
 plt.show()
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 # The formulas above, checked against the library's loss and JAX's gradient of it.
-import jax
-import jax.numpy as jnp
 
-from acgan_lib import training
 
 l = jnp.linspace(-8.0, 8.0, 101)
 library_grad = jax.vmap(jax.grad(lambda x: training.realness_loss(x[None], jnp.array([t]))))(l)
@@ -227,28 +262,56 @@ print(f"at logit -8: minimax gradient {-s8:.4f}, non-saturating gradient {s8 - 1
 # non-saturating one −0.9997 (−0.9497 with the soft target): that is the whole reason for the trick target. With the soft target
 # the generator's gradient $\sigma(\ell) - 0.95$ even changes sign past $\ell \approx 2.94$: a fake
 # judged *more* than 95 % real is pushed back toward 95 %.
+
+# %% [markdown]
+# <a id="reference-values"></a>
 #
-# ## 4. How to read the loss curves: four reference values
+# ## 4. How to read the loss curves: reference values
 #
-# Every loss plot in this series draws these lines. Each follows from the formulas above:
+# Every loss plot in this series draws some of these lines; the other notebooks link here
+# instead of deriving them again.
 #
 # | value | where | derivation |
 # |---|---|---|
-# | $H(0.95)/2 \approx 0.099$ | discriminator `realness_loss`, **lowest possible** | batch = half real (target 0.95, minimum $H(0.95)$) + half fake (target 0, minimum 0); the mean is $H(0.95)/2$ |
+# | $H(0.95)/2 \approx 0.099$ | discriminator `realness_loss`, **lowest possible** | half real (target 0.95, minimum $H(0.95)$), half fake (target 0, minimum 0): the mean is $H(0.95)/2$ |
 # | $H(0.95) \approx 0.199$ | generator `realness_loss`, **lowest possible** | every fake has target 0.95: reached only if `D` says exactly 95 % real |
-# | $\ln 2 \approx 0.693$ | either `realness_loss` when `D` **cannot tell** ($\sigma = 0.5$) | $\text{BCE}(0, t) = -t\ln\frac12 - (1-t)\ln\frac12 = \ln 2$ for every $t$: the equilibrium of the game |
+# | $\ln 2 \approx 0.693$ | either `realness_loss` when `D` says **0.5 to every image** (an untrained `D`) | $\text{BCE}(0, t) = -t\ln\frac12 - (1-t)\ln\frac12 = \ln 2$ for every $t$ |
+# | $D^* = 0.475$; **0.692** (D), **0.739** (G) | the realness losses at the **equilibrium**, fakes indistinguishable from reals | the best `D` for $p_g = p_\text{data}$ says 0.475, not 0.5, because of the soft target (below) |
 # | $\ln 10 \approx 2.303$ | `class_loss` of an **untrained** class head | near-uniform softmax over 10 digits: $-\ln\frac{1}{10}$ |
 #
-# A discriminator realness loss near 0.099 means `D` wins completely; near 0.693 it is guessing.
-# A class loss *above* $\ln 10$ means the class head is confidently **wrong** (notebook 5 shows
-# one at 12.5).
+# A discriminator realness loss near 0.099 means `D` wins completely; near 0.69 it cannot tell.
+# At the equilibrium the generator's realness loss is **0.739, above $\ln 2$**: that is why the
+# generator's curve settles above the discriminator's in notebooks 2 and 6. A class loss *above*
+# $\ln 10$ means the class head is confidently **wrong** (notebook 5 shows one at 12.5).
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% [markdown]
+# <details><summary>Deeper: the equilibrium with the soft target</summary>
+#
+# Where real and fake images are equally likely ($p_g = p_\text{data}$), `D` sees each image as
+# real (target 0.95) half the time and as fake (target 0) half the time. Its loss at that image,
+# $\tfrac12[\text{BCE}(D, 0.95) + \text{BCE}(D, 0)]$, is smallest where its derivative in $D$ is 0:
+# $-\tfrac{0.95}{D} + \tfrac{0.05}{1-D} + \tfrac{1}{1-D} = 0$, so $D^* = 0.95/2 = 0.475$.
+# (In general $D^*(x) = 0.95\,p_\text{data}/(p_\text{data}+p_g)$.) Then
+# $\text{BCE}(0.475, 0.95) = 0.739$ (the generator's loss, and the discriminator's on reals),
+# $\text{BCE}(0.475, 0) = -\ln 0.525 = 0.644$ (on fakes); the discriminator's mean is 0.692.
+# With target 1 instead, $D^* = 1/2$ and both losses would be exactly $\ln 2$.
+#
+# </details>
+
+# %% tags=["nbval-check-output"]
+bce_p = lambda p, target: -target * np.log(p) - (1 - target) * np.log(1 - p)   # BCE of a probability
+p = np.linspace(0.001, 0.999, 99_901)
+d_star = p[np.argmin(bce_p(p, t) + bce_p(p, 0.0))]          # best D where fakes and reals overlap
+EQUILIBRIUM = {"D*": d_star, "D realness loss": (bce_p(d_star, t) + bce_p(d_star, 0.0)) / 2,
+               "G realness loss": bce_p(d_star, t)}
+assert abs(d_star - t / 2) < 1e-4 and EQUILIBRIUM["G realness loss"] > np.log(2) > EQUILIBRIUM["D realness loss"]
 REFERENCE_LINES = {
     "D realness minimum H(0.95)/2": entropy / 2,
     "G realness minimum H(0.95)": entropy,
-    "cannot tell: ln 2": np.log(2),
+    "D says 0.5: ln 2": np.log(2),
+    "equilibrium: D says D*": EQUILIBRIUM["D*"],
+    "equilibrium: D realness loss": EQUILIBRIUM["D realness loss"],
+    "equilibrium: G realness loss": EQUILIBRIUM["G realness loss"],
     "untrained class head: ln 10": np.log(10),
 }
 for name, value in REFERENCE_LINES.items():
@@ -287,16 +350,20 @@ plt.show()
 #
 # MNIST stores pixels as bytes 0–255. The generator's last layer is a `tanh`, whose outputs lie
 # in (-1, 1), so the real images are scaled the same way: `x / 127.5 - 1`. Otherwise the
-# discriminator could tell real from fake by the value range alone.
+# discriminator could tell real from fake by the value range alone. The histograms below count
+# the pixels of 500 digits drawn at random, 50 per class (the bundled subset is stored sorted by
+# class, so its first 500 images would all be zeros).
 
 # %%
-raw = data.to_pixels(ds.images[:500])  # back to bytes 0..255
+sample = np.concatenate([rng.choice(np.flatnonzero(ds.labels == c), 50, replace=False) for c in range(10)])
+assert np.bincount(ds.labels[sample], minlength=10).tolist() == [50] * 10  # stratified: 50 of every digit
+raw = data.to_pixels(ds.images[sample])  # back to bytes 0..255
 fig, axes = plt.subplots(1, 3, figsize=(12, 3))
 axes[0].hist(raw.ravel(), bins=50, color="grey")
-axes[0].set_title("stored bytes 0..255 (500 digits)")
+axes[0].set_title("stored bytes 0..255 (500 random digits)")
 axes[0].set_xlabel("byte value")
-axes[1].hist(ds.images[:500].ravel(), bins=50, color="tab:blue")
-axes[1].set_title("model input: x / 127.5 - 1 (500 digits)")
+axes[1].hist(ds.images[sample].ravel(), bins=50, color="tab:blue")
+axes[1].set_title("model input: x / 127.5 - 1 (same digits)")
 axes[1].set_xlabel("pixel value")
 u = np.linspace(-4, 4, 200)
 axes[2].plot(u, np.tanh(u))
@@ -323,14 +390,16 @@ print(f"range of the model input: [{ds.images.min():.1f}, {ds.images.max():.1f}]
 #   (sparse categorical cross-entropy) — and the generator is trained through both. They are
 #   ACGAN's $-L_S$ and $-L_C$; the generator uses the non-saturating ("trick") form of $-L_S$,
 #   whose gradient $\sigma(\ell) - 0.95$ stays large when the discriminator rejects a fake.
-# * Reference values for every loss curve: 0.099 (best discriminator realness loss with the soft
-#   0.95), 0.199 (best generator realness loss), $\ln 2$ (cannot tell), $\ln 10$ (class head
-#   guessing).
+# * [Reference values](#reference-values) for every loss curve: 0.099 (best discriminator
+#   realness loss with the soft 0.95), 0.199 (best generator realness loss), $\ln 2$ (`D` says
+#   0.5), 0.692 / 0.739 (discriminator / generator at the equilibrium, where `D` says 0.475),
+#   $\ln 10$ (class head guessing).
 # * `acgan_lib.data` loads MNIST as `(N, 28, 28, 1)` float32 in [-1, 1] with int32 labels and
 #   reports which source it used; offline it uses 5,000 bundled real digits.
 #
 # Next: [2. A 2-D toy ACGAN](02_a_2d_toy_acgan.ipynb).
-#
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. Compute the mean image of each class (in [-1, 1]) and show the ten means in a row.

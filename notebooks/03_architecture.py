@@ -67,7 +67,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from flax import nnx
 
-from acgan_lib import compile_cache, conv_transpose, models, plotting
+from acgan_lib import compile_cache, conv_transpose, diagrams, models, plotting
 
 compile_cache.enable();  # compiled programs kept on disk: a second run compiles far less
 
@@ -97,8 +97,7 @@ disc = models.Discriminator(num_classes=10, rngs=nnx.Rngs(1))
 # class row reuses. Batch normalisation comes *after* the activation, as in the reference, with
 # Keras' settings (momentum 0.99, epsilon 1e-3).
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 z = models.sample_latent(jax.random.key(0), 4)        # U[-1, 1], as the reference draws it
 labels = jnp.array([0, 3, 7, 9])
 for name, act in gen.layers(z, labels, train=False):
@@ -118,8 +117,7 @@ for name, act in gen.layers(z, labels, train=False):
 # `optax.softmax_cross_entropy_with_integer_labels`): the same functions, computed in a
 # numerically stable way.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 images = gen(z, labels, train=False)
 for name, act in disc.features(images, train=False):
     print(f"{name:<32} {str(act.shape):<18}")
@@ -127,10 +125,21 @@ realness_logits, class_logits = disc(images, train=False)
 print("realness logits:", realness_logits.shape, " class logits:", class_logits.shape)
 
 # %% [markdown]
-# ## 4. Parameter counts equal the reference
+# **Both networks, drawn.** `diagrams.draw_networks` takes every shape and parameter count from
+# the models themselves (it traces a batch of one), so the picture cannot drift from the code.
+# Box heights grow with the image size; the class enters at the product `z * embedding`, and the
+# discriminator splits into its two heads after the shared features.
 
 # %%
-# NBVAL_CHECK_OUTPUT
+fig, drawn_shapes = diagrams.draw_networks(gen, disc)
+plt.show()
+traced = [str(tuple(a.shape[1:])) for _, a in gen.layers(z, labels, train=False)]
+assert set(traced) <= set(drawn_shapes["generator"]) and drawn_shapes["discriminator"][-2:] == ["(1,)", "(10,)"]
+
+# %% [markdown]
+# ## 4. Parameter counts equal the reference
+
+# %% tags=["nbval-check-output"]
 print(models.format_summary(gen, disc))
 assert models.count_params(gen) == 2_657_321 and models.count_params(disc) == 525_835
 
@@ -203,14 +212,30 @@ assert float(jnp.abs(untrained).max()) < 0.01, "an untrained generator should dr
 #    `(N·H·W, C_in) @ (C_in, 5·5·C_out)`;
 # 2. add each tap's result into its place in the output (*overlap-add*, or *col2im*).
 #
+# Here it is in one dimension, with stride 2 and a 3-tap kernel: every input pixel adds a scaled
+# copy of the kernel, two positions further on than the previous one; where copies overlap, the
+# output adds them (the "2 terms" positions). A 5×5 kernel with stride 2 in 2-D overlaps the same way.
+
+# %%
+fig, out_1d = diagrams.draw_overlap_add(x=(1.0, 2.0, -1.0), w=(0.5, 1.0, 0.5), stride=2)
+plt.show()
+# The same sum from the library's transposed convolution (a 1 x 3 image, a 1 x 3 kernel). Note that
+# lax.conv_transpose / the library apply the kernel reversed relative to this picture: with an
+# asymmetric kernel, the overlap-add of the reversed kernel is what they compute.
+w_asym = np.array([0.5, 1.0, 0.25])
+lib_1d = conv_transpose.conv_transpose_matmul(jnp.array([1.0, 2.0, -1.0]).reshape(1, 1, 3, 1),
+                                              jnp.asarray(w_asym).reshape(1, 3, 1, 1), (1, 2), "VALID")
+assert np.allclose(np.asarray(lib_1d).ravel(), diagrams.overlap_add_1d(np.array([1.0, 2.0, -1.0]), w_asym[::-1], 2)[1])
+assert out_1d.tolist() == [0.5, 1.0, 1.5, 2.0, 0.5, -1.0, -0.5]
+
+# %% [markdown]
 # Same sum, different order — so the outputs agree to float rounding, and the parameters are the
 # same `kernel` of shape `(5, 5, C_in, C_out)` (HWIO). `jax.lax.conv_transpose`, which
 # `nnx.ConvTranspose` calls, defaults to NHWC / HWIO. On a CPU the matrix product is much faster than
 # XLA's direct transposed convolution (notebook 6 measures it), so `acgan_lib` uses it there and
 # picks the faster form per backend (`conv_transpose.default_conv_impl()`).
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 x = jax.random.normal(jax.random.key(2), (8, 7, 7, 192))
 kernel = gen.deconv2.kernel[...]
 fast = conv_transpose.conv_transpose_matmul(x, kernel, (2, 2), "SAME")
@@ -250,13 +275,15 @@ exercises.check_deconv1_params(0)        # replace 0 with your count
 _ = exercises.check_latent16_param_drop(0)   # replace 0 with your count
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
-# Solution 1
+# Solution 1: 5 * 5 * 384 * 192 = 1,843,200 kernel weights + 192 biases + 2 * 192 batch-norm
+# scale/offset = 1,843,776 (the number on deconv1's block in the diagram of section 3).
 k = 5 * 5 * 384 * 192
 print("deconv1:", k, "+ bias 192 =", k + 192, "; with batch-norm scale+offset:", k + 192 + 2 * 192)
 print("library says:", models.count_params(gen.deconv1) + models.count_params(gen.bn1))
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
-# Solution 2: only the embedding (10 x latent) and the dense layer (latent x 3456) depend on it.
+# Solution 2: only the embedding (10 x latent) and the dense layer (latent x 3456) depend on it:
+# the count drops by (100 - 16) * (10 + 3456) = 291,144 parameters.
 small = models.Generator(latent_dim=16, rngs=nnx.Rngs(0))
 print("latent 16:", models.count_params(small), " drop:", models.count_params(gen) - models.count_params(small),
       "=", (100 - 16) * (10 + 3456))

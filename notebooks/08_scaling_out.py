@@ -72,8 +72,7 @@ from acgan_lib import compile_cache, data, parallel, trainer
 
 compile_cache.enable();  # compiled programs kept on disk: a second run compiles far less
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print("backend:", jax.default_backend(), "| devices:", len(jax.devices()))
 
 # %% [markdown]
@@ -110,8 +109,7 @@ for name, x in [("kernel (replicated)", params_like), ("batch (split)", batch)]:
     shapes = [s.data.shape for s in x.addressable_shards]
     print(f"{name:<20} global {x.shape} -> per device {shapes[0]} on {len(shapes)} devices")
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 assert all(s.data.shape == (25, 28, 28, 1) for s in batch.addressable_shards)
 assert all(s.data.shape == params_like.shape for s in params_like.addressable_shards)
 print("each device holds 1/4 of the batch and all of the kernel")
@@ -210,7 +208,8 @@ assert spans[-1] < 0.002 < min(spans[:-1])
 # little through three updates — so the run *is* the single-device recipe. In three panels the
 # curves lie on top of each other; the generator's class loss barely moves in three iterations
 # (its panel spans less than 0.002), so there the same $10^{-5}$ differences become visible.
-#
+
+# %% [markdown]
 # ## 4. Checkpoints do not know the device count
 #
 # A checkpoint stores plain arrays (notebook 6), gathered from the devices. So a run trained on
@@ -229,7 +228,8 @@ assert spans[-1] < 0.002 < min(spans[:-1])
 #   all of them. Each host loads the same data set.
 # * Larger batches change the *recipe*, not just the speed: the reference uses 100. Scale the
 #   batch to keep every device busy only if you are ready to retune the learning rate.
-#
+
+# %% [markdown]
 # ## Summary
 #
 # * Data parallelism splits the batch and replicates the parameters; the gradient of the mean
