@@ -361,8 +361,7 @@ def my_toy_discriminator_update(gen, disc, d_opt, real_points, real_labels, key)
     return {"realness_loss": g_real, "class_loss": g_class}
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 real_points, real_labels = next(toy.batches(ds, toy.BATCH_SIZE, seed=SEED))
 _ = step_checks.check_toy_update(my_toy_discriminator_update, gen, disc, real_points, real_labels, jax.random.key(2))
 

@@ -388,10 +388,10 @@ assert fused_gap < 0.1 * training.LEARNING_RATE
 #
 # Now write what `training.discriminator_step` does, in about 20 lines. With the combined batch
 # of section 1 ($n$ real digits, then $n$ fakes of the sampled classes $c_j$), realness logits
-# $\ell_i$ and class logits $\mathbf{z}_i$:
+# $\ell_i$ and class logits $\mathbf{s}_i$:
 #
 # $$L_{\text{realness}} = \frac{1}{2n}\sum_{i=1}^{2n} \mathrm{BCE}(\ell_i, t_i),\quad t = [\,0.95 \dots 0.95 \mid 0 \dots 0\,];
-# \qquad L_{\text{class}} = \frac{1}{2n}\sum_{i=1}^{2n} -\log \operatorname{softmax}(\mathbf{z}_i)_{y_i},\quad y = [\,y_{\text{real}} \mid c\,];$$
+# \qquad L_{\text{class}} = \frac{1}{2n}\sum_{i=1}^{2n} -\log \operatorname{softmax}(\mathbf{s}_i)_{y_i},\quad y = [\,y_{\text{real}} \mid c\,];$$
 #
 # $$\theta_D \leftarrow \operatorname{Adam}\big(\nabla_{\theta_D} L_{\text{realness}} + \nabla_{\theta_D} L_{\text{class}}\big)\quad\text{(one step).}$$
 #
@@ -461,8 +461,7 @@ def my_discriminator_update(gen, disc, d_opt, real_images, real_labels, key):
     return {"realness_loss": g_real, "class_loss": g_class}
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 _ = step_checks.check_discriminator_update(my_discriminator_update, gen, disc, real_images, real_labels,
                                            jax.random.key(6))
 

@@ -239,7 +239,7 @@ assert all(g_norm[n][1] > g_norm[n][0] for n in ("embedding", "dense"))
 # discriminator (dropout on):
 #
 # $$L_{\text{realness}} = \frac{1}{N}\sum_j \mathrm{BCE}\big(\ell(\tilde x_j), 0.95\big),\qquad
-# L_{\text{class}} = \frac{1}{N}\sum_j -\log \operatorname{softmax}\big(\mathbf{z}(\tilde x_j)\big)_{c_j},$$
+# L_{\text{class}} = \frac{1}{N}\sum_j -\log \operatorname{softmax}\big(\mathbf{s}(\tilde x_j)\big)_{c_j},$$
 #
 # $$\theta_G \leftarrow \operatorname{Adam}\big(\nabla_{\theta_G} L_{\text{realness}} + \nabla_{\theta_G} L_{\text{class}}\big)\quad\text{(one step; } \theta_D \text{ unchanged).}$$
 #
@@ -310,8 +310,7 @@ def my_generator_update(gen, disc, g_opt, batch_size, key):
     return {"realness_loss": g_real, "class_loss": g_class}
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 _ = step_checks.check_generator_update(my_generator_update, gen, disc, 2 * training.BATCH_SIZE, jax.random.key(2))
 
 # %% [markdown]
