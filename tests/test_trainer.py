@@ -104,6 +104,32 @@ def test_bad_config_values():
         trainer.TrainConfig(soft_one=1.5).validate()
 
 
+@pytest.mark.parametrize("field, value", [("realness_weight", -1.0), ("class_weight", float("nan")),
+                                          ("soft_one", float("nan")), ("lr", float("inf")), ("seed", -1),
+                                          ("conv_impl", "fft"), ("devices", -2), ("beta1", 1.0)])
+def test_each_bad_setting_is_named(field, value):
+    with pytest.raises(ValueError, match=f"^{field} must be"):
+        trainer.TrainConfig(**{field: value}).validate()
+
+
+def test_cli_options_share_the_config_rules():
+    """The CLI's parser of each numeric setting applies the very rule validate() applies."""
+    import argparse
+    import dataclasses
+
+    from acgan_lib import config
+
+    numeric = [f for f in dataclasses.fields(config.TrainConfig) if f.type in ("int", "float") and f.metadata["cli"]]
+    assert {f.name for f in numeric} >= {"epochs", "lr", "seed", "ema_decay", "devices"}
+    for f in numeric:
+        parse = config.cli_type(f)
+        assert parse(str(f.default)) == f.default
+        with pytest.raises(argparse.ArgumentTypeError, match="must be"):
+            parse("-5")
+        with pytest.raises(ValueError, match=f"^{f.name} must be"):
+            config.TrainConfig(**{f.name: type(f.default)(-5)}).validate()
+
+
 def test_batch_larger_than_data(tmp_path, small):
     with pytest.raises(ValueError, match="batch_size 200 is larger than the data set"):
         trainer.Trainer(cfg(batch_size=200), small, tmp_path)
