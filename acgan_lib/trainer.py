@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import signal
 import time
@@ -102,37 +103,38 @@ def _stop_on_signals(on_signal: Callable[[int], None]) -> Iterator[None]:
             signal.signal(sig, h)
 
 
-_ITERATIONS: dict = {}
+@dataclasses.dataclass(frozen=True)
+class _Recipe:
+    """The settings the fused iteration's program depends on (hashable: a static argument of the jit)."""
+    batch_size: int
+    soft_one: float
+    weights: training.LossWeights
+    explicit: bool
+    ema_decay: float
+
+    @classmethod
+    def of(cls, cfg: TrainConfig) -> _Recipe:
+        return cls(cfg.batch_size, cfg.soft_one, cfg.weights, cfg.explicit_gradients, cfg.ema_decay)
 
 
-def _make_iteration(graphdef, cfg: TrainConfig, mesh=None):
+@functools.partial(jax.jit, static_argnames=("graphdef", "recipe", "mesh"), donate_argnums=(0,))
+def _iteration(state, images, labels, perm, step_in_epoch, step_key, *, graphdef, recipe: _Recipe, mesh=None):
     """The whole reference iteration as one jitted function of the flat training state.
 
-    Cached per (model structure, recipe, device mesh), so several trainers in one process compile once.
+    ``state`` is ``nnx.state`` of (generator, discriminator, their optimizers[, the generator's
+    moving average]); its buffers are donated.  jax's own jit cache, keyed by the static
+    (structure, recipe, device mesh), makes every Trainer of the same shape reuse one program:
+    the optimizers' hyperparameters are state (:func:`acgan_lib.training.adam`), not structure.
     """
-    cache_key = (graphdef, cfg.batch_size, cfg.soft_one, cfg.weights, cfg.explicit_gradients,
-                 cfg.ema_decay, mesh, training.train_iteration)
-    if cache_key not in _ITERATIONS:
-        _ITERATIONS[cache_key] = _build_iteration(graphdef, cfg, mesh)
-    return _ITERATIONS[cache_key]
-
-
-def _build_iteration(graphdef, cfg: TrainConfig, mesh=None):
-    shard = parallel.batch_constraint(mesh)   # the identity on one device
-
-    def iteration(state, images, labels, perm, step_in_epoch, step, root_key):
-        objects = nnx.merge(graphdef, state)
-        gen, disc, g_opt, d_opt = objects[:4]
-        idx = jax.lax.dynamic_slice_in_dim(perm, step_in_epoch * cfg.batch_size, cfg.batch_size)
-        key = jax.random.fold_in(root_key, step)
-        m = training.train_iteration(gen, disc, g_opt, d_opt, images[idx], labels[idx], key,
-                                     soft_one=cfg.soft_one, weights=cfg.weights,
-                                     explicit=cfg.explicit_gradients, shard=shard)
-        if cfg.ema_decay:
-            training.update_ema(objects[4], gen, cfg.ema_decay)
-        return nnx.state(objects), m
-
-    return jax.jit(iteration, donate_argnums=(0,))
+    objects = nnx.merge(graphdef, state)
+    gen, disc, g_opt, d_opt = objects[:4]
+    idx = jax.lax.dynamic_slice_in_dim(perm, step_in_epoch * recipe.batch_size, recipe.batch_size)
+    m = training.train_iteration(gen, disc, g_opt, d_opt, images[idx], labels[idx], step_key,
+                                 soft_one=recipe.soft_one, weights=recipe.weights, explicit=recipe.explicit,
+                                 shard=parallel.batch_constraint(mesh))
+    if recipe.ema_decay:
+        training.update_ema(objects[4], gen, recipe.ema_decay)
+    return nnx.state(objects), m
 
 
 class Trainer:
@@ -191,8 +193,15 @@ class Trainer:
         """(Re)build the flat state the fused iteration works on from the nnx objects."""
         self._graphdef, self._state = nnx.split(tuple(self._objs.values()))
         self._state = self._replicate(self._state)
-        self._iteration = _make_iteration(self._graphdef, self.cfg, self.mesh)
         self._stale = False
+
+    def _static(self) -> dict[str, Any]:
+        """The static arguments of :func:`_iteration` for this trainer."""
+        return {"graphdef": self._graphdef, "recipe": _Recipe.of(self.cfg), "mesh": self.mesh}
+
+    def _key_of_step(self, step: int) -> jax.Array:
+        """The key all of iteration ``step``'s randomness comes from: a function of (seed, step) only."""
+        return jax.random.fold_in(self._step_key, step)
 
     def _replicate(self, tree):
         """Put ``tree`` on every device of the mesh (a no-op on one device)."""
@@ -209,8 +218,8 @@ class Trainer:
         """One fused iteration at ``self.step``; returns its device metrics."""
         if not self._stale:   # the modules are current: take any change made to them since
             self._state = self._replicate(nnx.state(tuple(self._objs.values())))
-        self._state, m = self._iteration(self._state, self._images, self._labels, perm,
-                                         self.step % self.steps_per_epoch, self.step, self._step_key)
+        self._state, m = _iteration(self._state, self._images, self._labels, perm, self.step % self.steps_per_epoch,
+                                    self._key_of_step(self.step), **self._static())
         self._stale = True
         self.step += 1
         return m
@@ -324,8 +333,8 @@ class Trainer:
     def compile_seconds(self) -> float:
         """Compile the fused iteration ahead of time; returns the seconds XLA took."""
         t0 = time.perf_counter()
-        self._iteration.lower(self._state, self._images, self._labels, self._epoch_permutation(0), 0, 0,
-                              self._step_key).compile()
+        _iteration.lower(self._state, self._images, self._labels, self._epoch_permutation(0), 0,
+                         self._key_of_step(0), **self._static()).compile()
         return time.perf_counter() - t0
 
     def run_iterations(self, n: int) -> float:

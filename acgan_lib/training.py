@@ -35,6 +35,8 @@ Two ways to get the gradient of ``loss = realness_loss + class_loss``:
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from typing import Any, Callable, Mapping
 
 import jax
@@ -59,9 +61,32 @@ class LossWeights:
     classification: float = 1.0
 
 
+@functools.lru_cache(maxsize=None)
+def adam() -> optax.GradientTransformation:
+    """The reference's Adam as ONE transformation object, its learning rate and beta1 held in the *state*.
+
+    Why one object: a jitted step sees the optimizer's transformation as part of the program, and
+    two ``optax.adam(...)`` objects never compare equal, so every freshly built optimizer compiled
+    the step anew (10-40 s on a 2-core CPU).  ``optax.inject_hyperparams`` moves the numbers into
+    the optimizer state (``opt.opt_state.hyperparams``), where they are data, not program: every
+    optimizer of the same shape, whatever its learning rate, reuses the compiled step.
+    """
+    return optax.inject_hyperparams(optax.adam)(learning_rate=LEARNING_RATE, b1=ADAM_BETA1)
+
+
 def make_optimizer(module: nnx.Module, lr: float = LEARNING_RATE, beta1: float = ADAM_BETA1) -> nnx.Optimizer:
-    """Adam as in the reference, updating only the module's trainable parameters."""
-    return nnx.Optimizer(module, optax.adam(lr, b1=beta1), wrt=nnx.Param)
+    """Adam(lr, beta1) as in the reference, updating only the module's trainable parameters.
+
+    The rates live in ``opt.opt_state.hyperparams["learning_rate"]`` / ``["b1"]`` (see :func:`adam`).
+    """
+    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)) or not 0 < lr < math.inf:
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    if isinstance(beta1, bool) or not isinstance(beta1, (int, float, np.integer, np.floating)) or not 0 <= beta1 < 1:
+        raise ValueError(f"beta1 must be in [0, 1), got {beta1!r}")
+    opt = nnx.Optimizer(module, adam(), wrt=nnx.Param)
+    opt.opt_state.hyperparams["learning_rate"].set_value(jnp.asarray(lr, jnp.float32))
+    opt.opt_state.hyperparams["b1"].set_value(jnp.asarray(beta1, jnp.float32))
+    return opt
 
 
 # ----------------------------------------------------------------------------- the two losses

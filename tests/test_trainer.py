@@ -8,7 +8,7 @@ import pytest
 from flax import nnx
 
 from acgan_lib import checkpoint, data, models, trainer, training
-from conftest import leaves
+from conftest import count_compilations, leaves
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +73,13 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, small, m
     t.train(max_steps=5, progress=False)
     good = checkpoint.resolve(tmp_path)
     good_bytes = (good / "arrays.npz").read_bytes()
-    real = training.train_iteration
+    real = trainer._iteration
 
-    def exploding(*args, **kwargs):
-        m = real(*args, **kwargs)
-        m["d_class_loss"] = m["d_class_loss"] * jnp.nan
-        return m
+    def exploding(*args, **kwargs):   # the compiled iteration, its loss made NaN on the way out
+        state, m = real(*args, **kwargs)
+        return state, {**m, "d_class_loss": m["d_class_loss"] * jnp.nan}
 
-    monkeypatch.setattr(training, "train_iteration", exploding)
+    monkeypatch.setattr(trainer, "_iteration", exploding)
     t2 = trainer.Trainer(cfg(), small, tmp_path)
     t2.restore()
     with pytest.raises(trainer.TrainingDiverged, match=r"d_class_loss became nan at step 6"):
@@ -248,14 +247,13 @@ def test_a_second_writer_is_refused(tmp_path, small):
 
 # ----------------------------------------------------------------------------- issue 11: silent wrong behaviour
 def test_exploding_losses_stop_training_before_they_overflow(tmp_path, small, monkeypatch):
-    real = training.train_iteration
+    real = trainer._iteration
 
     def exploding(*args, **kwargs):
-        m = real(*args, **kwargs)
-        m["g_realness_loss"] = m["g_realness_loss"] * 1e6     # finite, but ~7e5
-        return m
+        state, m = real(*args, **kwargs)
+        return state, {**m, "g_realness_loss": m["g_realness_loss"] * 1e6}     # finite, but ~7e5
 
-    monkeypatch.setattr(training, "train_iteration", exploding)
+    monkeypatch.setattr(trainer, "_iteration", exploding)
     t = trainer.Trainer(cfg(log_every=1), small, tmp_path)
     with pytest.raises(trainer.TrainingDiverged,
                        match=r"g_realness_loss reached .* \(beyond 10000\) at step 1.*No checkpoint was written"):
@@ -293,3 +291,17 @@ def test_resume_check_comes_from_the_config_fields():
         "class_weight", "seed"}
     with pytest.raises(ValueError, match="batch_size must be of type int"):
         trainer.TrainConfig(batch_size="20").validate()
+
+
+# ----------------------------------------------------------------------------- issue 20 §1: compile once
+def test_a_second_trainer_reuses_the_compiled_iteration(tmp_path, small):
+    """A new Trainer of the same shape (another learning rate, seed, folder) runs without compiling."""
+    first = trainer.Trainer(cfg(), small, tmp_path / "a", log=lambda s: None)
+    first.run_iterations(1)
+    entries = trainer._iteration._cache_size()
+    second = trainer.Trainer(cfg(lr=1e-3, beta1=0.9, seed=4), small, tmp_path / "b", log=lambda s: None)
+    with count_compilations() as compiled:
+        second.run_iterations(2)
+    assert compiled[0] == 0
+    assert trainer._iteration._cache_size() == entries >= 1
+    assert float(second.d_opt.opt_state.hyperparams["b1"][...]) == pytest.approx(0.9)

@@ -5,7 +5,7 @@ import pytest
 from flax import nnx
 
 from acgan_lib import models, training
-from conftest import leaves
+from conftest import count_compilations, leaves
 
 
 def _real_batch(ds, n=16, offset=0):
@@ -182,3 +182,73 @@ def test_update_ema_does_what_nnx_ema_does_including_batch_norm_statistics(nets)
     theirs.update(gen)
     for a, b in zip(jax.tree.leaves(nnx.state(ours, (nnx.Param, nnx.BatchStat))), jax.tree.leaves(theirs.params)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+# ----------------------------------------------------------------------------- issue 20 §1: compile once
+def test_a_second_optimizer_reuses_the_compiled_steps(bundled):
+    """Fresh networks and optimizers of the same shape, even with another learning rate, hit the jit cache."""
+    x, y = _real_batch(bundled, n=8)
+
+    def fresh(lr):
+        gen, disc = models.Generator(rngs=nnx.Rngs(0)), models.Discriminator(rngs=nnx.Rngs(1))
+        return gen, disc, training.make_optimizer(gen, lr), training.make_optimizer(disc, lr)
+
+    gen, disc, g_opt, d_opt = fresh(training.LEARNING_RATE)
+    with count_compilations() as first:
+        training.discriminator_step(gen, disc, d_opt, x, y, jax.random.key(0))
+        training.generator_step(gen, disc, g_opt, 16, jax.random.key(1))
+    assert first[0] >= 2          # the counter sees compilations (both steps compiled here, or earlier)
+    gen, disc, g_opt, d_opt = fresh(1e-3)
+    with count_compilations() as second:
+        d = training.discriminator_step(gen, disc, d_opt, x, y, jax.random.key(0))
+        g = training.generator_step(gen, disc, g_opt, 16, jax.random.key(1))
+        jax.block_until_ready((d, g))
+    assert second[0] == 0
+    assert float(d_opt.opt_state.hyperparams["learning_rate"][...]) == pytest.approx(1e-3)
+
+
+def test_the_learning_rate_in_the_state_is_the_one_used():
+    """Adam's first step moves every weight by about lr: with lr in the state, a 10x rate moves 10x as far."""
+    moved = []
+    for lr in (1e-4, 1e-3):
+        disc = models.Discriminator(rngs=nnx.Rngs(1))
+        before = leaves(disc, nnx.Param)
+        opt = training.make_optimizer(disc, lr)
+        grads = jax.tree.map(jnp.ones_like, nnx.state(disc, nnx.Param))
+        opt.update(disc, grads)
+        moved.append(max(float(np.max(np.abs(a - b))) for a, b in zip(before, leaves(disc, nnx.Param), strict=True)))
+    np.testing.assert_allclose(moved, [1e-4, 1e-3], rtol=1e-3)
+
+
+@pytest.mark.parametrize("kwargs, needle", [({"lr": 0.0}, "lr must be a positive"), ({"lr": float("nan")}, "lr must be"),
+                                            ({"beta1": 1.0}, r"beta1 must be in \[0, 1\)")])
+def test_make_optimizer_names_the_bad_rate(nets, kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        training.make_optimizer(nets[1], **kwargs)
+
+
+# ----------------------------------------------------------------------------- issue 20 §2: fused == public
+def test_fused_iteration_equals_the_public_steps(bundled):
+    """What the trainer runs (train_iteration, one jit) is what the notebooks teach (the two public steps)."""
+    x, y = _real_batch(bundled, n=8)
+    key = jax.random.key(7)
+    kd, kg = jax.random.split(key)      # train_iteration's documented split of its key
+    runs = []
+    for fused in (True, False):
+        gen, disc = models.Generator(rngs=nnx.Rngs(0)), models.Discriminator(rngs=nnx.Rngs(1))
+        g_opt, d_opt = training.make_optimizer(gen), training.make_optimizer(disc)
+        if fused:
+            m = nnx.jit(training.train_iteration, static_argnames="explicit")(gen, disc, g_opt, d_opt, x, y, key,
+                                                                               explicit=True)
+        else:
+            dm = training.discriminator_step(gen, disc, d_opt, x, y, kd)
+            gm = training.generator_step(gen, disc, g_opt, 2 * len(y), kg)
+            m = {**{f"d_{k}": v for k, v in dm.items()}, **{f"g_{k}": v for k, v in gm.items()}}
+        runs.append((jax.device_get(m), leaves(gen) + leaves(disc) + leaves(g_opt) + leaves(d_opt)))
+    (m_fused, s_fused), (m_public, s_public) = runs
+    assert set(m_fused) == set(m_public) and len(m_fused) >= 10
+    for k in m_fused:
+        np.testing.assert_allclose(m_fused[k], m_public[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    assert len(s_fused) == len(s_public) > 20
+    for a, b in zip(s_fused, s_public, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
