@@ -28,11 +28,13 @@ lab: $(STAMP)
 run: $(STAMP)
 	ACGAN_DATA=bundled $(PY) notebooks/run_all.py --out build/notebooks
 
+# --durations=20: the twenty slowest tests, printed at the end (where the minutes go).
 test: $(STAMP)
-	ACGAN_SMOKE=1 ACGAN_DATA=bundled $(PY) -m pytest tests notebooks --nbval-lax
+	ACGAN_SMOKE=1 ACGAN_DATA=bundled $(PY) -m pytest tests notebooks --nbval-lax --durations=20
 
+# Everything but the tests that train networks, build venvs or drive a browser (a few minutes).
 test-fast: $(STAMP)
-	$(PY) -m pytest tests -m "not slow_install and not browser"
+	$(PY) -m pytest tests -m "not slow and not slow_install and not browser" --durations=20
 
 # make test-latest PYTHON=python3.13
 test-latest:
@@ -42,7 +44,7 @@ test-latest:
 	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[$(EXTRAS)]"
 	$(LATEST_VENV)/bin/python -c "import sys, jax, flax, optax, numpy; print('python', sys.version.split()[0], \
 	  '| jax', jax.__version__, '| flax', flax.__version__, '| optax', optax.__version__, '| numpy', numpy.__version__)"
-	MPLBACKEND=Agg $(LATEST_VENV)/bin/python -m pytest tests -m "not slow_install and not browser"
+	MPLBACKEND=Agg $(LATEST_VENV)/bin/python -m pytest tests -m "not slow_install and not browser" --durations=20
 
 student: $(STAMP)
 	$(PY) notebooks/make_student.py --out build/student

@@ -484,7 +484,9 @@ def _one_line(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user-caused errors become one ``error:`` line and exit code 2 (see the module doc)."""
     args = build_parser().parse_args(argv)
-    from . import checkpoint, data, files
+    from . import checkpoint, compile_cache, data, files
+
+    compile_cache.enable()   # as the notebooks do: compiled programs kept on disk (ACGAN_JAX_CACHE=off: not)
 
     def show_warning(message, category, filename, lineno, file=None, line=None):
         print(f"warning: {_one_line(message)}", file=sys.stderr)

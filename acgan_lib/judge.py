@@ -30,10 +30,10 @@ class DigitJudge(nnx.Module):
     activations used for the Fréchet distance and diversity.  images (N, 28, 28, 1) in [-1, 1].
     """
 
-    def __init__(self, num_classes: int = data.NUM_CLASSES, *, rngs: nnx.Rngs):
+    def __init__(self, num_classes: int = models.NUM_CLASSES, *, rngs: nnx.Rngs):
         self.conv1 = nnx.Conv(1, 32, kernel_size=(3, 3), padding="SAME", rngs=rngs)
         self.conv2 = nnx.Conv(32, 64, kernel_size=(3, 3), padding="SAME", rngs=rngs)
-        self.dense = nnx.Linear((data.IMAGE_SIZE // 4) ** 2 * 64, FEATURE_DIM, rngs=rngs)
+        self.dense = nnx.Linear((models.IMAGE_SIZE // 4) ** 2 * 64, FEATURE_DIM, rngs=rngs)
         self.dropout = nnx.Dropout(0.25, rngs=rngs)
         self.head = nnx.Linear(FEATURE_DIM, num_classes, rngs=rngs)
 

@@ -79,8 +79,8 @@ def make_optimizer(module: nnx.Module, lr: float = LEARNING_RATE, beta1: float =
 
     The rates live in ``opt.opt_state.hyperparams["learning_rate"]`` / ``["b1"]`` (see :func:`adam`).
     """
-    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)) or not 0 < lr < math.inf:
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)) or not 0 <= lr < math.inf:
+        raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
     if isinstance(beta1, bool) or not isinstance(beta1, (int, float, np.integer, np.floating)) or not 0 <= beta1 < 1:
         raise ValueError(f"beta1 must be in [0, 1), got {beta1!r}")
     opt = nnx.Optimizer(module, adam(), wrt=nnx.Param)

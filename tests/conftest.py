@@ -1,6 +1,17 @@
 import os
+from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One on-disk compile cache for every process the suite starts (the CLI and the notebooks switch
+# the cache on, acgan_lib.compile_cache): a program compiled by one subprocess test is loaded by
+# the next instead of compiled again.  Under build/ (ignored by git); delete it at any time.
+os.environ.setdefault("ACGAN_JAX_CACHE", str(Path(__file__).resolve().parents[1] / "build" / "jax-cache-tests"))
+
+# Tests that train networks (in this process or a subprocess) are marked ``slow``: `make test`
+# runs them, `make test-fast` skips them.  Recognised by the fixtures that train or hold training
+# data, so a new test of that kind is marked without anyone remembering to.
+SLOW_FIXTURES = {"small", "small_dir", "trained", "mesh_results"}
+SLOW_TESTS = {"test_readme_cli_examples_run_from_a_clean_clone"}
 
 import contextlib  # noqa: E402
 
@@ -10,6 +21,12 @@ from jax._src import monitoring  # noqa: E402
 from flax import nnx  # noqa: E402
 
 from acgan_lib import models, training  # noqa: E402
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or getattr(item, "originalname", None) in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -56,3 +73,15 @@ def count_compilations():
         yield count
     finally:
         monitoring.unregister_event_duration_listener(listener)
+
+
+def pairs(*sequences):
+    """``zip(*sequences, strict=True)`` over non-empty sequences of one length.
+
+    For comparisons such as ``all(np.array_equal(a, b) for a, b in pairs(x, y))``, which an empty
+    or shortened list would pass without comparing anything.
+    """
+    sequences = [list(s) for s in sequences]
+    assert sequences[0], "nothing to compare"
+    assert len({len(s) for s in sequences}) == 1, f"lengths differ: {[len(s) for s in sequences]}"
+    return zip(*sequences, strict=True)
