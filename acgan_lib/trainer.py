@@ -5,8 +5,11 @@ single jitted function of the whole training state, whose buffers are donated so
 in place; the training set lives on the device and each batch is gathered by index inside the
 jit; metrics stay on the device and are fetched every ``log_every`` steps.
 
-Determinism: step ``t`` draws all its randomness from ``fold_in(key(seed), t)`` and epoch ``e``'s
-shuffle from ``fold_in(key(seed + 1), e)``; a checkpoint holds parameters, optimizer states,
+Determinism: one root key ``key(seed)`` is split into one key per purpose (:func:`run_keys`:
+network initialisation, data shuffle, step keys, the sample grid's z), so no key is used twice;
+step ``t`` draws all its randomness from ``fold_in(steps, t)`` and epoch ``e``'s shuffle from
+``fold_in(shuffle, e)``.  (Runs before this scheme, e.g. the shipped assets, used ``key(seed)``
+for both the initialisation and the step keys; their PROVENANCE names the commit.)  A checkpoint holds parameters, optimizer states,
 batch-norm statistics, step and epoch, so a resumed run computes exactly what an uninterrupted
 one would.
 
@@ -103,6 +106,19 @@ def _stop_on_signals(on_signal: Callable[[int], None]) -> Iterator[None]:
             signal.signal(sig, h)
 
 
+KEY_PURPOSES = ("generator_init", "discriminator_init", "shuffle", "steps", "sample_grid")
+
+
+def run_keys(seed: int) -> dict[str, jax.Array]:
+    """One key per purpose, split from ``jax.random.key(seed)``: no two purposes ever share a key.
+
+    ``steps``: iteration ``t`` uses ``fold_in(steps, t)``; ``shuffle``: epoch ``e``'s order is
+    ``permutation(fold_in(shuffle, e))``; the init keys seed the networks' ``nnx.Rngs``;
+    ``sample_grid`` draws the fixed z of the per-epoch sample grid.
+    """
+    return dict(zip(KEY_PURPOSES, jax.random.split(jax.random.key(seed), len(KEY_PURPOSES)), strict=True))
+
+
 @dataclasses.dataclass(frozen=True)
 class _Recipe:
     """The settings the fused iteration's program depends on (hashable: a static argument of the jit)."""
@@ -167,9 +183,10 @@ class Trainer:
         parallel.check_divisible(config.batch_size, self.num_devices)
         # one device: no mesh at all, the plain single-device program
         self.mesh = parallel.make_mesh(self.num_devices) if self.num_devices > 1 else None
-        gen = models.Generator(config.latent_dim, config.num_classes, rngs=nnx.Rngs(config.seed),
+        keys = run_keys(config.seed)
+        gen = models.Generator(config.latent_dim, config.num_classes, rngs=nnx.Rngs(keys["generator_init"]),
                                conv_impl=config.conv_impl)
-        disc = models.Discriminator(config.num_classes, rngs=nnx.Rngs(config.seed + 1))
+        disc = models.Discriminator(config.num_classes, rngs=nnx.Rngs(keys["discriminator_init"]))
         self._objs: dict[str, Any] = {"generator": gen, "discriminator": disc,
                                       "generator_optimizer": training.make_optimizer(gen, config.lr, config.beta1),
                                       "discriminator_optimizer": training.make_optimizer(disc, config.lr, config.beta1)}
@@ -179,10 +196,8 @@ class Trainer:
         self._split()
         self._images = self._replicate(jnp.asarray(dataset.images))
         self._labels = self._replicate(jnp.asarray(dataset.labels, jnp.int32))
-        self._step_key = jax.random.key(config.seed)
-        self._shuffle_key = jax.random.key(config.seed + 1)
-        zkey = jax.random.fold_in(jax.random.key(config.seed + 2), 0)
-        self.sample_z = models.sample_latent(zkey, config.sample_rows, config.latent_dim)
+        self._step_key, self._shuffle_key = keys["steps"], keys["shuffle"]
+        self.sample_z = models.sample_latent(keys["sample_grid"], config.sample_rows, config.latent_dim)
         self._stop_signal: int | None = None
         self.run_log = RunLog(self.out)
         self.train_seconds = 0.0   # wall time spent in train() over the whole run (kept across resumes)

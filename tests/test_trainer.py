@@ -310,3 +310,23 @@ def test_a_second_trainer_reuses_the_compiled_iteration(tmp_path, small):
     assert compiled[0] == 0
     assert trainer._iteration._cache_size() == entries >= 1
     assert float(second.d_opt.opt_state.hyperparams["b1"][...]) == pytest.approx(0.9)
+
+
+# ----------------------------------------------------------------------------- issue 20 §3: no key reuse
+def test_every_purpose_has_its_own_key():
+    """Initialisation, shuffle, step and sample-grid keys are split from one root; no key the
+    networks' nnx.Rngs draw at initialisation is a step or shuffle key (the old scheme's reuse)."""
+    def raw(k):
+        return tuple(np.asarray(jax.random.key_data(k)).ravel().tolist())
+
+    keys = trainer.run_keys(3)
+    assert list(keys) == list(trainer.KEY_PURPOSES) and len({raw(k) for k in keys.values()}) == len(keys) == 5
+    derived = {raw(jax.random.fold_in(k, t)) for k in keys.values() for t in range(20)}
+    assert len(derived) == 5 * 20                                      # steps 0..19 of every purpose differ
+    init_draws = set()
+    for purpose in ("generator_init", "discriminator_init"):
+        rngs = nnx.Rngs(keys[purpose])
+        init_draws |= {raw(rngs.params()) for _ in range(20)}
+    used_in_training = {raw(jax.random.fold_in(keys[p], t)) for p in ("shuffle", "steps") for t in range(20)}
+    assert len(init_draws) == 40 and not init_draws & used_in_training
+    assert raw(trainer.run_keys(3)["steps"]) == raw(keys["steps"])      # a function of the seed only
