@@ -252,3 +252,38 @@ def test_fused_iteration_equals_the_public_steps(bundled):
     assert len(s_fused) == len(s_public) > 20
     for a, b in zip(s_fused, s_public, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- issue 22 §5: the public API
+def test_bad_arguments_are_named_before_anything_runs(nets, bundled):
+    """Each bad argument raises ValueError naming it, and leaves the networks and optimizers as they were."""
+    gen, disc, g_opt, d_opt = nets
+    x, y = _real_batch(bundled, n=4)
+    before = leaves(gen) + leaves(disc) + leaves(g_opt) + leaves(d_opt)
+    cases = [
+        (lambda: training.train_iteration(gen, disc, g_opt, d_opt, x, y.at[0].set(10), jax.random.key(0)),
+         r"real_labels must be in 0\.\.9, got values in \d+\.\.10"),
+        (lambda: training.generator_step(gen, disc, g_opt, 8, jax.random.key(0), soft_one=float("nan")),
+         r"soft_one must be a number in \(0, 1\]"),
+        (lambda: training.generator_step(gen, disc, g_opt, 8, jax.random.key(0), soft_one=1.5), "soft_one must be"),
+        (lambda: training.discriminator_step(gen, disc, d_opt, x, y, jax.random.key(0), soft_one=0.0), "soft_one must be"),
+        (lambda: training.generator_step(gen, disc, g_opt, 2**40, jax.random.key(0)),
+         "batch_size must be at most 131,072"),
+        (lambda: training.discriminator_step(gen, disc, d_opt, x, y, 0), "key must be one PRNG key"),
+        (lambda: training.discriminator_step(gen, disc, d_opt, x, y, jax.random.split(jax.random.key(0))),
+         "key must be one PRNG key"),
+        (lambda: training.generator_step(gen, disc, g_opt, 8, "seed"), "key must be one PRNG key"),
+        (lambda: training.generator_step(gen, disc, g_opt, 8, jax.random.key(0),
+                                         weights=training.LossWeights(-1.0, 1.0)), "weights.realness must be"),
+        (lambda: training.update_ema(nnx.clone(gen), gen, 5), r"decay must be a number in \[0, 1\)"),
+        (lambda: training.update_ema(nnx.clone(gen), gen, -0.1), "decay must be"),
+        (lambda: training.update_ema(nnx.clone(gen), gen, 1.0), "decay must be"),
+    ]
+    for call, needle in cases:
+        with pytest.raises(ValueError, match=needle):
+            call()
+    for a, b in pairs(before, leaves(gen) + leaves(disc) + leaves(g_opt) + leaves(d_opt)):
+        assert np.array_equal(a, b)
+    # a legacy raw key is still a key; the optimizer works after all the refusals above
+    m = training.generator_step(gen, disc, g_opt, 8, jax.random.PRNGKey(0))
+    assert np.isfinite(float(m["loss"]))
