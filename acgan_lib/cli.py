@@ -310,8 +310,9 @@ def cmd_info(args) -> int:
 
     from . import conv_transpose, models
 
-    gen = models.Generator(args.latent_dim, rngs=nnx.Rngs(0))
-    disc = models.Discriminator(rngs=nnx.Rngs(1))
+    # abstract networks (shapes only): no random weights are drawn, nothing is compiled
+    gen = nnx.eval_shape(lambda: models.Generator(args.latent_dim, rngs=nnx.Rngs(0)))
+    disc = nnx.eval_shape(lambda: models.Discriminator(rngs=nnx.Rngs(1)))
     print(models.format_summary(gen, disc))
     total = models.count_params(gen) + models.count_params(disc)
     stats = models.count_params(gen, nnx.BatchStat)

@@ -1,7 +1,8 @@
 """Layer tables and parameter counts of the two networks (the ``info`` command, notebook 3).
 
 Reads :mod:`acgan_lib.models` without changing it; shapes are computed with ``jax.eval_shape``
-(nothing runs).
+(nothing runs), so the networks may be abstract: ``nnx.eval_shape(lambda: models.Generator(rngs=
+nnx.Rngs(0)))`` describes a generator without drawing its 2.6 M random weights.
 """
 from __future__ import annotations
 
@@ -34,12 +35,15 @@ def summary_rows(gen: Generator, disc: Discriminator) -> dict[str, list[LayerRow
 
     z = jnp.zeros((1, gen.latent_dim))
     lab = jnp.zeros((1,), jnp.int32)
-    glayers = jax.eval_shape(lambda: [a for _, a in gen.layers(z, lab, train=False)])
+    # shapes only: the networks' variables enter as arguments, so abstract networks (nnx.eval_shape) work too
+    g_def, g_state = nnx.split(gen)
+    glayers = jax.eval_shape(lambda s: [a for _, a in nnx.merge(g_def, s).layers(z, lab, train=False)], g_state)
     gparams = [params_of(gen.embedding), 0, params_of(gen.dense), params_of(gen.deconv1, gen.bn1),
                params_of(gen.deconv2, gen.bn2), params_of(gen.deconv3)]
     g_rows = [LayerRow(n, tuple(s.shape[1:]), p) for n, s, p in zip(GENERATOR_LAYERS, glayers, gparams)]
     x = jnp.zeros((1, *IMAGE_SHAPE))
-    dlayers = jax.eval_shape(lambda: [a for _, a in disc.features(x, train=False)])
+    d_def, d_state = nnx.split(disc)
+    dlayers = jax.eval_shape(lambda s: [a for _, a in nnx.merge(d_def, s).features(x, train=False)], d_state)
     dparams = [params_of(c) for c in disc.convs] + [0]
     d_rows = [LayerRow(n, tuple(s.shape[1:]), p) for n, s, p in zip(DISCRIMINATOR_LAYERS, dlayers, dparams)]
     d_rows.append(LayerRow("realness head (logit)", (1,), params_of(disc.realness_head)))
