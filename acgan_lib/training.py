@@ -363,9 +363,10 @@ def train_iteration(gen, disc, g_opt, d_opt, real_images, real_labels, key, *, s
         _check_key(key)
     _check_soft_one(soft_one)
     _check_weights(weights)
-    kd, kg = jax.random.split(key)
-    dm = _discriminator_update(gen, disc, d_opt, real_images, real_labels, kd, soft_one, weights, explicit, shard)
-    gm = _generator_update(gen, disc, g_opt, 2 * real_images.shape[0], kg, soft_one, weights, explicit, shard)
+    key_d_step, key_g_step = jax.random.split(key)   # the discriminator step's key, the generator step's key
+    dm = _discriminator_update(gen, disc, d_opt, real_images, real_labels, key_d_step, soft_one, weights, explicit,
+                               shard)
+    gm = _generator_update(gen, disc, g_opt, 2 * real_images.shape[0], key_g_step, soft_one, weights, explicit, shard)
     return {**{f"d_{k}": v for k, v in dm.items()}, **{f"g_{k}": v for k, v in gm.items()}}
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from acgan_lib import checkpoint, data, models, trainer, training
+from acgan_lib import checkpoint, data, models, trainer
 from conftest import count_compilations, leaves, pairs
 
 

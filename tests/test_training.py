@@ -232,7 +232,7 @@ def test_fused_iteration_equals_the_public_steps(bundled):
     """What the trainer runs (train_iteration, one jit) is what the notebooks teach (the two public steps)."""
     x, y = _real_batch(bundled, n=8)
     key = jax.random.key(7)
-    kd, kg = jax.random.split(key)      # train_iteration's documented split of its key
+    key_d_step, key_g_step = jax.random.split(key)      # train_iteration splits its key this way
     runs = []
     for fused in (True, False):
         gen, disc = models.Generator(rngs=nnx.Rngs(0)), models.Discriminator(rngs=nnx.Rngs(1))
@@ -241,8 +241,8 @@ def test_fused_iteration_equals_the_public_steps(bundled):
             m = nnx.jit(training.train_iteration, static_argnames="explicit")(gen, disc, g_opt, d_opt, x, y, key,
                                                                                explicit=True)
         else:
-            dm = training.discriminator_step(gen, disc, d_opt, x, y, kd)
-            gm = training.generator_step(gen, disc, g_opt, 2 * len(y), kg)
+            dm = training.discriminator_step(gen, disc, d_opt, x, y, key_d_step)
+            gm = training.generator_step(gen, disc, g_opt, 2 * len(y), key_g_step)
             m = {**{f"d_{k}": v for k, v in dm.items()}, **{f"g_{k}": v for k, v in gm.items()}}
         runs.append((jax.device_get(m), leaves(gen) + leaves(disc) + leaves(g_opt) + leaves(d_opt)))
     (m_fused, s_fused), (m_public, s_public) = runs
