@@ -31,10 +31,9 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Callable
 
 EXIT_OK, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 2, 3, 130
-MAX_SEED = 2**31 - 1 - 2       # seeds seed, seed + 1 and seed + 2 are used; keep them int32
+MAX_SEED = 2**31 - 1           # jax.random.key takes an int32 seed (= config.MAX_SEED)
 MAX_LATENT_DIM = 10_000
 MAX_PER_CLASS = 10_000
 
@@ -58,15 +57,11 @@ def _number(parse, ok, rule: str):
 
 
 _positive_int = _number(int, lambda v: v >= 1, ">= 1")
-_non_negative_int = _number(int, lambda v: v >= 0, ">= 0")
 _seed = _number(int, lambda v: 0 <= v <= MAX_SEED, f"in 0..{MAX_SEED}")
 _latent_dim = _number(int, lambda v: 1 <= v <= MAX_LATENT_DIM, f"in 1..{MAX_LATENT_DIM}")
 _per_class = _number(int, lambda v: 1 <= v <= MAX_PER_CLASS, f"in 1..{MAX_PER_CLASS}")
 _eval_per_class = _number(int, lambda v: 2 <= v <= MAX_PER_CLASS,
                           f"in 2..{MAX_PER_CLASS} (the metrics compare pairs of samples)")
-_positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive finite number")
-_unit_float = _number(float, lambda v: 0 <= v < 1, "in [0, 1)")
-_soft_one = _number(float, lambda v: 0 < v <= 1, "in (0, 1]")
 
 
 def _data_source(text: str) -> str:
@@ -94,16 +89,11 @@ def _writable_dir(text: str) -> str:
     return text
 
 
-# Parsers of TrainConfig's command-line fields (the rest are whole numbers >= 1).
-_TRAIN_TYPES: dict[str, Callable] = {"devices": _non_negative_int, "seed": _seed, "latent_dim": _latent_dim, "lr": _positive_float,
-                                     "beta1": _unit_float, "soft_one": _soft_one, "ema_decay": _unit_float}
-
-
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
-    """One option per TrainConfig field marked for the CLI: its help text and default come from the field."""
-    from . import trainer
+    """One option per TrainConfig field marked for the CLI: its help, default and rule come from the field."""
+    from . import config
 
-    for f in dataclasses.fields(trainer.TrainConfig):
+    for f in dataclasses.fields(config.TrainConfig):
         if not f.metadata.get("cli"):
             continue
         flag = "--" + f.name.replace("_", "-")
@@ -112,8 +102,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         elif "choices" in f.metadata:
             parser.add_argument(flag, choices=f.metadata["choices"], default=f.default, help=f.metadata["help"])
         else:
-            parser.add_argument(flag, type=_TRAIN_TYPES.get(f.name, _positive_int), default=f.default,
-                                help=f.metadata["help"])
+            parser.add_argument(flag, type=config.cli_type(f), default=f.default, help=f.metadata["help"])
 
 
 class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
@@ -321,8 +310,9 @@ def cmd_info(args) -> int:
 
     from . import conv_transpose, models
 
-    gen = models.Generator(args.latent_dim, rngs=nnx.Rngs(0))
-    disc = models.Discriminator(rngs=nnx.Rngs(1))
+    # abstract networks (shapes only): no random weights are drawn, nothing is compiled
+    gen = nnx.eval_shape(lambda: models.Generator(args.latent_dim, rngs=nnx.Rngs(0)))
+    disc = nnx.eval_shape(lambda: models.Discriminator(rngs=nnx.Rngs(1)))
     print(models.format_summary(gen, disc))
     total = models.count_params(gen) + models.count_params(disc)
     stats = models.count_params(gen, nnx.BatchStat)
@@ -495,7 +485,9 @@ def _one_line(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user-caused errors become one ``error:`` line and exit code 2 (see the module doc)."""
     args = build_parser().parse_args(argv)
-    from . import checkpoint, data, files
+    from . import checkpoint, compile_cache, data, files
+
+    compile_cache.enable()   # as the notebooks do: compiled programs kept on disk (ACGAN_JAX_CACHE=off: not)
 
     def show_warning(message, category, filename, lineno, file=None, line=None):
         print(f"warning: {_one_line(message)}", file=sys.stderr)

@@ -5,8 +5,11 @@ single jitted function of the whole training state, whose buffers are donated so
 in place; the training set lives on the device and each batch is gathered by index inside the
 jit; metrics stay on the device and are fetched every ``log_every`` steps.
 
-Determinism: step ``t`` draws all its randomness from ``fold_in(key(seed), t)`` and epoch ``e``'s
-shuffle from ``fold_in(key(seed + 1), e)``; a checkpoint holds parameters, optimizer states,
+Determinism: one root key ``key(seed)`` is split into one key per purpose (:func:`run_keys`:
+network initialisation, data shuffle, step keys, the sample grid's z), so no key is used twice;
+step ``t`` draws all its randomness from ``fold_in(steps, t)`` and epoch ``e``'s shuffle from
+``fold_in(shuffle, e)``.  (Runs before this scheme, e.g. the shipped assets, used ``key(seed)``
+for both the initialisation and the step keys; their PROVENANCE names the commit.)  A checkpoint holds parameters, optimizer states,
 batch-norm statistics, step and epoch, so a resumed run computes exactly what an uninterrupted
 one would.
 
@@ -18,8 +21,8 @@ outputs, if it was the last of an epoch), save a checkpoint and raise :class:`In
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
+import functools
 import math
 import signal
 import time
@@ -32,14 +35,13 @@ import numpy as np
 from flax import nnx
 
 from . import checkpoint, files, models, parallel, plotting, training
-from .conv_transpose import CONV_IMPLS
+from .config import TrainConfig
 from .data import Dataset
+from .runlog import LOG_COLUMNS, LOSS_KEYS, RunLog, read_log
 
-LOG_COLUMNS = ["step", "epoch", "d_loss", "d_realness_loss", "d_class_loss", "d_realness_accuracy",
-               "d_class_accuracy", "d_real_probability", "d_fake_probability", "g_loss", "g_realness_loss",
-               "g_class_loss", "g_class_accuracy", "g_fool_rate", "g_real_probability", "images_per_s",
-               "train_seconds"]
-LOSS_KEYS = ["d_realness_loss", "d_class_loss", "g_realness_loss", "g_class_loss"]
+__all__ = ["Trainer", "TrainConfig", "TrainingDiverged", "Interrupted", "RunLog", "read_log", "LOG_COLUMNS",
+           "LOSS_KEYS", "DIVERGENCE_LIMIT", "GREY_GRID_STD", "check_losses"]
+
 # A cross-entropy of the reference recipe stays below ~20 (a confidently wrong logit of ~20); a
 # loss beyond this bound means the weights have exploded (e.g. --lr 5 reaches 1e15) even before
 # it overflows to inf, so training stops as it does for NaN.
@@ -47,91 +49,6 @@ DIVERGENCE_LIMIT = 1e4
 # The pixel standard deviation of a sample grid below which it is "still grey": an untrained
 # generator's grid has ~0.01-0.05, digits on a black background ~0.6 (see the CLI's hint).
 GREY_GRID_STD = 0.15
-
-
-def _field(default, help: str, *, cli: bool = True, resume_must_match: bool = False, **extra):
-    """A TrainConfig field with its help text (shown by the CLI) and whether resume must keep it."""
-    return dataclasses.field(default=default, metadata={"help": help, "cli": cli,
-                                                        "resume_must_match": resume_must_match, **extra})
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything that defines a run (saved in every checkpoint). Defaults = the reference recipe.
-
-    Each field's metadata holds its help text (the CLI's ``train --help`` is built from it) and
-    whether a resumed run must use the same value (:meth:`resume_must_match`).
-    """
-    epochs: int = _field(100, "epochs to train to")
-    batch_size: int = _field(training.BATCH_SIZE, "real digits per iteration (the generator step uses twice "
-                             "as many)", resume_must_match=True)
-    latent_dim: int = _field(models.LATENT_DIM, "length of the latent vector z", resume_must_match=True)
-    num_classes: int = _field(models.NUM_CLASSES, "number of digit classes", cli=False, resume_must_match=True)
-    lr: float = _field(training.LEARNING_RATE, "Adam learning rate of both networks", resume_must_match=True)
-    beta1: float = _field(training.ADAM_BETA1, "Adam beta1 of both networks", resume_must_match=True)
-    soft_one: float = _field(training.SOFT_ONE, "realness target for real digits (one-sided label smoothing: "
-                             "0.95 instead of 1 keeps the discriminator from becoming over-confident); "
-                             "also the generator's target", resume_must_match=True)
-    realness_weight: float = _field(1.0, "weight of the realness loss term", cli=False, resume_must_match=True)
-    class_weight: float = _field(1.0, "weight of the class loss term", cli=False, resume_must_match=True)
-    seed: int = _field(0, "random seed (weights, batches, noise)", resume_must_match=True)
-    explicit_gradients: bool = _field(False, "compute each loss's gradient separately and add them (same "
-                                      "update, two backward passes)")
-    log_every: int = _field(10, "fetch metrics and append to losses.csv every N iterations")
-    keep_checkpoints: int = _field(3, "how many of the newest checkpoints to keep", cli=False)
-    sample_rows: int = _field(10, "rows of the sample grid written at every epoch end", cli=False)
-    conv_impl: str = _field("auto", "transposed-convolution implementation: auto, matmul or xla (same math)",
-                            choices=CONV_IMPLS)
-    ema_decay: float = _field(0.0, "also keep a moving average of the generator with this decay, e.g. 0.999 "
-                              "(0 = off; training is unchanged either way); export it with export --ema")
-    devices: int = _field(0, "split each batch over this many devices (data parallel, acgan_lib.parallel; the "
-                          "batch size must be a multiple); 0 = all local GPUs/TPUs, 1 on a CPU. Not part of "
-                          "the recipe: a run may resume on another device count")
-
-    def __post_init__(self) -> None:
-        # accept what a NumPy user passes: np.int64(100) batch sizes, np.float32 rates
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.type in ("int", int) and isinstance(v, np.integer):
-                setattr(self, f.name, int(v))
-            elif f.type in ("float", float) and isinstance(v, (np.floating, np.integer)):
-                setattr(self, f.name, float(v))
-
-    @classmethod
-    def resume_must_match(cls) -> list[str]:
-        """Settings a resumed run must share with its checkpoint (they change what training computes)."""
-        return [f.name for f in dataclasses.fields(cls) if f.metadata.get("resume_must_match")]
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first bad setting."""
-        for f in dataclasses.fields(self):
-            v, want = getattr(self, f.name), {"int": int, "float": (int, float), "bool": bool, "str": str}[f.type]
-            if isinstance(v, bool) and f.type != "bool" or not isinstance(v, want):
-                raise ValueError(f"{f.name} must be of type {f.type}, got {v!r}")
-        checks = [
-            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
-            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
-            (self.latent_dim >= 1, f"latent_dim must be >= 1, got {self.latent_dim}"),
-            (self.num_classes >= 2, f"num_classes must be >= 2, got {self.num_classes}"),
-            (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number, got {self.lr}"),
-            (0 <= self.beta1 < 1, f"beta1 must be in [0, 1), got {self.beta1}"),
-            (0 < self.soft_one <= 1, f"soft_one must be in (0, 1], got {self.soft_one}"),
-            (math.isfinite(self.realness_weight) and math.isfinite(self.class_weight),
-             f"loss weights must be finite, got {self.realness_weight}, {self.class_weight}"),
-            (self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}"),
-            (self.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}"),
-            (self.sample_rows >= 1, f"sample_rows must be >= 1, got {self.sample_rows}"),
-            (self.conv_impl in CONV_IMPLS, f"conv_impl must be auto|matmul|xla, got {self.conv_impl}"),
-            (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}"),
-            (self.devices >= 0, f"devices must be >= 0 (0 = all local devices), got {self.devices}"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
-
-    @property
-    def weights(self) -> training.LossWeights:
-        return training.LossWeights(self.realness_weight, self.class_weight)
 
 
 class TrainingDiverged(RuntimeError):
@@ -151,69 +68,6 @@ def _copy_of(module: nnx.Module) -> nnx.Module:
     twin = nnx.clone(module)
     nnx.update(twin, jax.tree.map(jnp.copy, nnx.state(module)))
     return twin
-
-
-# ----------------------------------------------------------------------------- the run log
-class RunLog:
-    """A run's ``losses.csv``: one row per iteration, appended as training goes.
-
-    Appending is not atomic, so a crash can leave a torn last line; :meth:`read` and
-    :meth:`truncate` skip such a line (a row whose step is not a whole number or that has too few
-    fields) instead of failing, and :meth:`truncate` rewrites the file atomically.
-    """
-
-    def __init__(self, out_dir: str | Path):
-        self.path = Path(out_dir) / "losses.csv"
-
-    def rows(self) -> list[dict[str, str]]:
-        """The complete rows, as strings (torn or unparsable lines left out)."""
-        if not self.path.exists():
-            return []
-        with open(self.path, newline="") as f:
-            reader = csv.DictReader(f)
-            header = reader.fieldnames or []
-            out = []
-            for r in reader:
-                if None in r or any(r.get(k) is None for k in header):   # torn: too many / too few fields
-                    continue
-                try:
-                    int(r["step"])
-                except (KeyError, TypeError, ValueError):
-                    continue
-                out.append(r)
-        return out
-
-    def truncate(self, step: int) -> None:
-        """Drop rows past ``step`` (written after the checkpoint, before a crash) and any torn line."""
-        if not self.path.exists():
-            return
-        with open(self.path, newline="") as f:
-            header = next(csv.reader(f), None)
-        if not header:
-            self.path.unlink()
-            return
-        keep = [r for r in self.rows() if int(r["step"]) <= step]
-        with files.atomic_write(self.path, "w") as f:
-            w = csv.DictWriter(f, header, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(keep)
-
-    def append(self, rows: list[dict]) -> None:
-        new = not self.path.exists()
-        with open(self.path, "a", newline="") as f:
-            w = csv.DictWriter(f, LOG_COLUMNS, extrasaction="ignore")
-            if new:
-                w.writeheader()
-            for r in rows:
-                w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-
-
-def read_log(out_dir: str | Path) -> dict[str, np.ndarray]:
-    """The run's ``losses.csv`` as columns of floats (a torn last line is skipped)."""
-    rows = RunLog(out_dir).rows()
-    if not rows and not (Path(out_dir) / "losses.csv").exists():
-        raise FileNotFoundError(f"{Path(out_dir) / 'losses.csv'} does not exist; is {out_dir} a run directory?")
-    return {k: np.array([float(r[k]) for r in rows if r.get(k) not in (None, "")]) for k in LOG_COLUMNS}
 
 
 def check_losses(rows: list[dict], checkpoint_dir: Path, lr: float) -> None:
@@ -252,37 +106,51 @@ def _stop_on_signals(on_signal: Callable[[int], None]) -> Iterator[None]:
             signal.signal(sig, h)
 
 
-_ITERATIONS: dict = {}
+KEY_PURPOSES = ("generator_init", "discriminator_init", "shuffle", "steps", "sample_grid")
 
 
-def _make_iteration(graphdef, cfg: TrainConfig, mesh=None):
+def run_keys(seed: int) -> dict[str, jax.Array]:
+    """One key per purpose, split from ``jax.random.key(seed)``: no two purposes ever share a key.
+
+    ``steps``: iteration ``t`` uses ``fold_in(steps, t)``; ``shuffle``: epoch ``e``'s order is
+    ``permutation(fold_in(shuffle, e))``; the init keys seed the networks' ``nnx.Rngs``;
+    ``sample_grid`` draws the fixed z of the per-epoch sample grid.
+    """
+    return dict(zip(KEY_PURPOSES, jax.random.split(jax.random.key(seed), len(KEY_PURPOSES)), strict=True))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Recipe:
+    """The settings the fused iteration's program depends on (hashable: a static argument of the jit)."""
+    batch_size: int
+    soft_one: float
+    weights: training.LossWeights
+    explicit: bool
+    ema_decay: float
+
+    @classmethod
+    def of(cls, cfg: TrainConfig) -> _Recipe:
+        return cls(cfg.batch_size, cfg.soft_one, cfg.weights, cfg.explicit_gradients, cfg.ema_decay)
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "recipe", "mesh"), donate_argnums=(0,))
+def _iteration(state, images, labels, perm, step_in_epoch, step_key, *, graphdef, recipe: _Recipe, mesh=None):
     """The whole reference iteration as one jitted function of the flat training state.
 
-    Cached per (model structure, recipe, device mesh), so several trainers in one process compile once.
+    ``state`` is ``nnx.state`` of (generator, discriminator, their optimizers[, the generator's
+    moving average]); its buffers are donated.  jax's own jit cache, keyed by the static
+    (structure, recipe, device mesh), makes every Trainer of the same shape reuse one program:
+    the optimizers' hyperparameters are state (:func:`acgan_lib.training.adam`), not structure.
     """
-    cache_key = (graphdef, cfg.batch_size, cfg.soft_one, cfg.weights, cfg.explicit_gradients,
-                 cfg.ema_decay, mesh, training.train_iteration)
-    if cache_key not in _ITERATIONS:
-        _ITERATIONS[cache_key] = _build_iteration(graphdef, cfg, mesh)
-    return _ITERATIONS[cache_key]
-
-
-def _build_iteration(graphdef, cfg: TrainConfig, mesh=None):
-    shard = parallel.batch_constraint(mesh)   # the identity on one device
-
-    def iteration(state, images, labels, perm, step_in_epoch, step, root_key):
-        objects = nnx.merge(graphdef, state)
-        gen, disc, g_opt, d_opt = objects[:4]
-        idx = jax.lax.dynamic_slice_in_dim(perm, step_in_epoch * cfg.batch_size, cfg.batch_size)
-        key = jax.random.fold_in(root_key, step)
-        m = training.train_iteration(gen, disc, g_opt, d_opt, images[idx], labels[idx], key,
-                                     soft_one=cfg.soft_one, weights=cfg.weights,
-                                     explicit=cfg.explicit_gradients, shard=shard)
-        if cfg.ema_decay:
-            training.update_ema(objects[4], gen, cfg.ema_decay)
-        return nnx.state(objects), m
-
-    return jax.jit(iteration, donate_argnums=(0,))
+    objects = nnx.merge(graphdef, state)
+    gen, disc, g_opt, d_opt = objects[:4]
+    idx = jax.lax.dynamic_slice_in_dim(perm, step_in_epoch * recipe.batch_size, recipe.batch_size)
+    m = training.train_iteration(gen, disc, g_opt, d_opt, images[idx], labels[idx], step_key,
+                                 soft_one=recipe.soft_one, weights=recipe.weights, explicit=recipe.explicit,
+                                 shard=parallel.batch_constraint(mesh))
+    if recipe.ema_decay:
+        training.update_ema(objects[4], gen, recipe.ema_decay)
+    return nnx.state(objects), m
 
 
 class Trainer:
@@ -315,9 +183,10 @@ class Trainer:
         parallel.check_divisible(config.batch_size, self.num_devices)
         # one device: no mesh at all, the plain single-device program
         self.mesh = parallel.make_mesh(self.num_devices) if self.num_devices > 1 else None
-        gen = models.Generator(config.latent_dim, config.num_classes, rngs=nnx.Rngs(config.seed),
+        keys = run_keys(config.seed)
+        gen = models.Generator(config.latent_dim, config.num_classes, rngs=nnx.Rngs(keys["generator_init"]),
                                conv_impl=config.conv_impl)
-        disc = models.Discriminator(config.num_classes, rngs=nnx.Rngs(config.seed + 1))
+        disc = models.Discriminator(config.num_classes, rngs=nnx.Rngs(keys["discriminator_init"]))
         self._objs: dict[str, Any] = {"generator": gen, "discriminator": disc,
                                       "generator_optimizer": training.make_optimizer(gen, config.lr, config.beta1),
                                       "discriminator_optimizer": training.make_optimizer(disc, config.lr, config.beta1)}
@@ -327,10 +196,8 @@ class Trainer:
         self._split()
         self._images = self._replicate(jnp.asarray(dataset.images))
         self._labels = self._replicate(jnp.asarray(dataset.labels, jnp.int32))
-        self._step_key = jax.random.key(config.seed)
-        self._shuffle_key = jax.random.key(config.seed + 1)
-        zkey = jax.random.fold_in(jax.random.key(config.seed + 2), 0)
-        self.sample_z = models.sample_latent(zkey, config.sample_rows, config.latent_dim)
+        self._step_key, self._shuffle_key = keys["steps"], keys["shuffle"]
+        self.sample_z = models.sample_latent(keys["sample_grid"], config.sample_rows, config.latent_dim)
         self._stop_signal: int | None = None
         self.run_log = RunLog(self.out)
         self.train_seconds = 0.0   # wall time spent in train() over the whole run (kept across resumes)
@@ -341,8 +208,15 @@ class Trainer:
         """(Re)build the flat state the fused iteration works on from the nnx objects."""
         self._graphdef, self._state = nnx.split(tuple(self._objs.values()))
         self._state = self._replicate(self._state)
-        self._iteration = _make_iteration(self._graphdef, self.cfg, self.mesh)
         self._stale = False
+
+    def _static(self) -> dict[str, Any]:
+        """The static arguments of :func:`_iteration` for this trainer."""
+        return {"graphdef": self._graphdef, "recipe": _Recipe.of(self.cfg), "mesh": self.mesh}
+
+    def _key_of_step(self, step: int) -> jax.Array:
+        """The key all of iteration ``step``'s randomness comes from: a function of (seed, step) only."""
+        return jax.random.fold_in(self._step_key, step)
 
     def _replicate(self, tree):
         """Put ``tree`` on every device of the mesh (a no-op on one device)."""
@@ -359,8 +233,8 @@ class Trainer:
         """One fused iteration at ``self.step``; returns its device metrics."""
         if not self._stale:   # the modules are current: take any change made to them since
             self._state = self._replicate(nnx.state(tuple(self._objs.values())))
-        self._state, m = self._iteration(self._state, self._images, self._labels, perm,
-                                         self.step % self.steps_per_epoch, self.step, self._step_key)
+        self._state, m = _iteration(self._state, self._images, self._labels, perm, self.step % self.steps_per_epoch,
+                                    self._key_of_step(self.step), **self._static())
         self._stale = True
         self.step += 1
         return m
@@ -474,8 +348,8 @@ class Trainer:
     def compile_seconds(self) -> float:
         """Compile the fused iteration ahead of time; returns the seconds XLA took."""
         t0 = time.perf_counter()
-        self._iteration.lower(self._state, self._images, self._labels, self._epoch_permutation(0), 0, 0,
-                              self._step_key).compile()
+        _iteration.lower(self._state, self._images, self._labels, self._epoch_permutation(0), 0,
+                         self._key_of_step(0), **self._static()).compile()
         return time.perf_counter() - t0
 
     def run_iterations(self, n: int) -> float:
