@@ -4,10 +4,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from acgan_lib import files
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _hidden(d):
@@ -61,33 +64,46 @@ def test_atomic_directory_appears_whole_or_not_at_all(tmp_path):
     assert sorted(p.name for p in dest.iterdir()) == ["c"] and _hidden(tmp_path) == []
 
 
-def _dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
+def _holder(run):
+    """A second process holding the run lock of ``run`` until killed."""
+    code = ("import sys, time; from acgan_lib import files; lock = files.RunLock(sys.argv[1]); lock.acquire(); "
+            "print('locked', flush=True); time.sleep(120)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
 
 
-def test_run_lock_refuses_a_live_owner_and_takes_over_a_dead_ones(tmp_path):
+def test_run_lock_is_a_kernel_lock_freed_when_its_process_dies(tmp_path):
+    """Issue 20 §3: filelock, not PID files: a live owner refuses, kill -9 frees it at once, no takeover."""
     run = tmp_path / "run"
-    run.mkdir()
-    host = __import__("socket").gethostname()
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = _holder(run)
     try:
-        (run / files.LOCK_NAME).write_text(json.dumps({"pid": live.pid, "host": host, "started": "t"}))
-        with pytest.raises(files.RunLocked, match=f"in use by process {live.pid}.*choose another --out"):
+        with pytest.raises(files.RunLocked, match=f"in use by process {holder.pid} .*choose another --out"):
             files.RunLock(run).acquire()
     finally:
-        live.kill()
-        live.wait()
+        holder.kill()
+        holder.wait()
     messages = []
-    (run / files.LOCK_NAME).write_text(json.dumps({"pid": _dead_pid(), "host": host, "started": "t"}))
     with files.RunLock(run, log=messages.append):
         assert json.loads((run / files.LOCK_NAME).read_text())["pid"] == os.getpid()
         with files.RunLock(run):                   # re-entrant in the owning process
             pass
-        assert (run / files.LOCK_NAME).exists()
-    assert "no longer runs" in messages[0]
-    assert not (run / files.LOCK_NAME).exists()
+        other = subprocess.run([sys.executable, "-c", "import sys; from acgan_lib import files; "
+                                "files.RunLock(sys.argv[1]).acquire()", str(run)], capture_output=True, text=True,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert other.returncode == 1 and f"in use by process {os.getpid()}" in other.stderr   # still held
+    assert messages == []                          # nothing to take over: the kernel freed it
+    holder = _holder(run)                          # and it is free again after the release
+    holder.kill()
+    holder.wait()
+
+
+def test_run_lock_ignores_an_old_pid_file_of_a_live_process(tmp_path):
+    """A lock file left by the old PID-file lock (or any text) does not hold the kernel lock."""
+    (tmp_path / files.LOCK_NAME).write_text(json.dumps({"pid": os.getppid(), "host": "h", "started": "t"}))
+    with files.RunLock(tmp_path):
+        assert json.loads((tmp_path / files.LOCK_NAME).read_text())["pid"] == os.getpid()
 
 
 def test_run_lock_leaves_no_directory_when_nothing_was_written(tmp_path):
