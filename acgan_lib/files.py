@@ -24,6 +24,12 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
 LOCK_NAME = ".lock"
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The one explicit way to write inside the package: a maintainer regenerating the shipped assets
+# (CONTRIBUTING.md, "Regenerating the shipped weights") sets this to 1.
+WRITE_ASSETS_ENV = "ACGAN_WRITE_ASSETS"
+# Written by `export` into every folder it makes: only such a folder may be replaced by a new export.
+EXPORT_MARKER = "EXPORT.json"
 
 
 def _umask() -> int:
@@ -149,11 +155,107 @@ def atomic_directory(path: str | Path, *, replace: bool = True) -> Iterator[Path
         raise
 
 
+@contextlib.contextmanager
+def atomic_directories(*paths: str | Path) -> Iterator[list[Path]]:
+    """``with atomic_directories(a, b) as (ta, tb):`` fill both; they replace ``a`` and ``b`` together.
+
+    Like :func:`atomic_directory` for several directories: if anything fails - filling them, or
+    the rename of the second after the first - every destination keeps its old content (or stays
+    absent) and every temporary directory is removed.  E.g. an export of a generator and a
+    discriminator on a disk that fills up leaves neither.
+    """
+    dests = [Path(p) for p in paths]
+    tmps: list[Path] = []
+    try:
+        for d in dests:
+            ensure_parent(d)
+            tmps.append(Path(tempfile.mkdtemp(prefix=f".tmp-{d.name}-", dir=d.parent)))
+            os.chmod(tmps[-1], 0o777 & ~_umask())
+        yield tmps
+        for t in tmps:
+            fsync_dir(t)
+        done: list[tuple[Path, Path | None]] = []
+        try:
+            for d, t in zip(dests, tmps, strict=True):
+                old = d.parent / f".old-{d.name}-{os.getpid()}" if d.exists() else None
+                if old is not None:
+                    os.rename(d, old)
+                try:
+                    os.rename(t, d)
+                except BaseException:
+                    if old is not None:
+                        os.rename(old, d)
+                    raise
+                done.append((d, old))
+        except BaseException:
+            for d, old in reversed(done):      # undo the ones already in place
+                _remove(d)
+                if old is not None:
+                    os.rename(old, d)
+            raise
+        for d, old in done:
+            if old is not None:
+                _remove(old)
+            fsync_dir(d.parent)
+    finally:
+        for t in tmps:
+            _remove(t)
+
+
 def copy_file(src: str | Path, dest: str | Path) -> None:
     """Copy ``src`` to ``dest`` through :func:`atomic_write` (keeps the modification time)."""
     with open(src, "rb") as fi, atomic_write(dest, "wb") as fo:
         shutil.copyfileobj(fi, fo)
     shutil.copystat(src, dest)
+
+
+# ----------------------------------------------------------------------------- where a command may write
+class OutputRefused(ValueError):
+    """An output path a command must not write to (inside the package or inside a run's checkpoints)."""
+
+
+def inside(path: str | Path, root: str | Path) -> bool:
+    """``path`` is ``root`` or lies under it (``~`` expanded, both resolved)."""
+    path, root = Path(path).expanduser().resolve(), Path(root).expanduser().resolve()
+    return path == root or root in path.parents
+
+
+def writing_assets() -> bool:
+    """True when a maintainer asked to regenerate the shipped assets (``ACGAN_WRITE_ASSETS=1``)."""
+    return os.environ.get(WRITE_ASSETS_ENV) == "1"
+
+
+def is_checkpoint_dir(path: Path) -> bool:
+    return (path / "meta.json").is_file() and (path / "arrays.npz").is_file()
+
+
+def is_checkpoints_root(path: Path) -> bool:
+    """A folder of checkpoints: a run's ``checkpoints/`` or an export (``LATEST`` or ``ckpt-*`` inside)."""
+    return path.is_dir() and ((path / "LATEST").is_file() or any(is_checkpoint_dir(c) for c in path.glob("ckpt-*")))
+
+
+def is_export(path: Path) -> bool:
+    """A folder written by ``export`` (its marker), or a shipped asset folder when regenerating assets."""
+    if (path / EXPORT_MARKER).is_file():
+        return True
+    return writing_assets() and inside(path, PACKAGE_DIR) and is_checkpoints_root(path)
+
+
+def check_output(path: str | Path, what: str) -> None:
+    """Refuse (OutputRefused) an output inside the installed package or inside a checkpoint folder.
+
+    Shipped files are read-only to every command (unless :data:`WRITE_ASSETS_ENV` is 1), and a
+    checkpoint folder (a run's ``checkpoints/``, a ``ckpt-*`` directory, an export's weights)
+    belongs to the code that rotates it: anything written there is lost or corrupts it.
+    """
+    p = Path(path).expanduser().resolve()
+    if inside(p, PACKAGE_DIR) and not writing_assets():
+        raise OutputRefused(f"{what} {path} lies inside the installed acgan_lib package ({PACKAGE_DIR}), whose "
+                            f"files no command changes; write it elsewhere")
+    for folder in (p, *p.parents):
+        if folder.name == "checkpoints" and is_checkpoints_root(folder) or is_checkpoint_dir(folder):
+            raise OutputRefused(f"{what} {path} lies inside {folder}, a folder of checkpoints that training "
+                                f"rotates; write it outside checkpoints/ (e.g. next to it)")
 
 
 # ----------------------------------------------------------------------------- single-writer lock

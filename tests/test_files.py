@@ -110,3 +110,53 @@ def test_run_lock_leaves_no_directory_when_nothing_was_written(tmp_path):
     with files.RunLock(tmp_path / "new"):
         assert (tmp_path / "new" / files.LOCK_NAME).exists()
     assert not (tmp_path / "new").exists()
+
+
+def test_atomic_directories_appear_together_or_not_at_all(tmp_path, monkeypatch):
+    """Issue 22 §3: a generator written, then the discriminator failing (full disk), leaves neither."""
+    gen, disc = tmp_path / "gen", tmp_path / "disc"
+    with pytest.raises(OSError):
+        with files.atomic_directories(gen, disc) as (tg, td):
+            (tg / "w").write_text("g")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert list(tmp_path.iterdir()) == []
+    with files.atomic_directories(gen, disc) as (tg, td):
+        (tg / "w").write_text("g1")
+        (td / "w").write_text("d1")
+    real_rename = os.rename
+
+    def second_rename_fails(src, dst):
+        if str(dst) == str(disc) and Path(src).name.startswith(".tmp-"):   # the new one, not the undo
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", second_rename_fails)
+    with pytest.raises(OSError):
+        with files.atomic_directories(gen, disc) as (tg, td):
+            (tg / "w").write_text("g2")
+            (td / "w").write_text("d2")
+    monkeypatch.undo()
+    assert (gen / "w").read_text() == "g1" and (disc / "w").read_text() == "d1"   # the old pair, untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["disc", "gen"]
+
+
+def test_outputs_refused_inside_the_package_and_inside_checkpoints(tmp_path, monkeypatch):
+    """Issue 22 §1: shipped files are read-only; nothing lands inside a checkpoints folder."""
+    from acgan_lib import pretrained
+
+    monkeypatch.delenv(files.WRITE_ASSETS_ENV, raising=False)
+    for target in (pretrained.GENERATOR_DIR, pretrained.JUDGE_DIR / "x.png", files.PACKAGE_DIR / "new"):
+        with pytest.raises(files.OutputRefused, match="inside the installed acgan_lib package"):
+            files.check_output(target, "--out")
+    ckpts = tmp_path / "run" / "checkpoints"
+    (ckpts / "ckpt-00000005").mkdir(parents=True)
+    (ckpts / "ckpt-00000005" / "meta.json").write_text("{}")
+    (ckpts / "ckpt-00000005" / "arrays.npz").write_bytes(b"")
+    for target in (ckpts / "x.png", ckpts / "ckpt-00000005" / "arrays.npz"):
+        with pytest.raises(files.OutputRefused, match="a folder of checkpoints"):
+            files.check_output(target, "--out")
+    files.check_output(tmp_path / "run" / "x.png", "--out")            # beside them is fine
+    files.check_output(tmp_path / "checkpoints" / "mine.png", "--out")  # a user's own folder of that name too
+    monkeypatch.setenv(files.WRITE_ASSETS_ENV, "1")                     # the maintainers' explicit way
+    files.check_output(pretrained.GENERATOR_DIR, "--generator-out")
+    assert files.is_export(pretrained.GENERATOR_DIR)
