@@ -306,8 +306,9 @@ def serve(checkpoint: str | Path = "pretrained", host: str = DEFAULT_HOST, port:
     print(f"ACGAN demo on {server.url}  (Ctrl-C stops it)", flush=True)
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:   # Ctrl-C or SIGTERM: the exit code of every interrupted command
         print("stopped")
+        return 130
     finally:
         server.server_close()
     return 0
