@@ -417,6 +417,8 @@ def _default_evaluation_json(ckpt: Path) -> Path:
 def cmd_evaluate(args) -> int:
     from . import evaluation, files
 
+    if args.json:
+        files.check_output(args.json, "--json")
     gen, _, ckpt = _load_generator(_resolve_checkpoint(args.checkpoint))
     target = Path(args.json) if args.json else _default_evaluation_json(ckpt)
     files.check_output(target, "--json")
