@@ -26,7 +26,8 @@ from typing import IO, Any, Callable, Iterator
 LOCK_NAME = ".lock"
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The one explicit way to write inside the package: a maintainer regenerating the shipped assets
-# (CONTRIBUTING.md, "Regenerating the shipped weights") sets this to 1.
+# sets this to 1 (README, "What commands write"), e.g.
+#   ACGAN_WRITE_ASSETS=1 python -m acgan_lib export --checkpoint runs/pretrain --generator-out acgan_lib/assets/pretrained_generator --with-logs
 WRITE_ASSETS_ENV = "ACGAN_WRITE_ASSETS"
 # Written by `export` into every folder it makes: only such a folder may be replaced by a new export.
 EXPORT_MARKER = "EXPORT.json"
