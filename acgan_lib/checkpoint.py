@@ -303,7 +303,7 @@ Objects = Mapping[str, Any] | Callable[[dict, Path], Mapping[str, Any]]
 
 def load_newest_valid(path: str | Path, objects: Objects,
                       check_meta: Callable[[dict, Path], None] | None = None,
-                      log: Callable[[str], None] = print) -> tuple[dict, Path]:
+                      log: Callable[[str], None] = print, verb: str = "resuming from") -> tuple[dict, Path]:
     """Load the newest checkpoint under ``path`` that is not damaged; return ``(meta, checkpoint dir)``.
 
     ``objects``: name -> nnx object, or a function ``(meta, ckpt) -> objects`` that builds them
@@ -329,7 +329,7 @@ def load_newest_valid(path: str | Path, objects: Objects,
                 log(f"warning: skipping a damaged checkpoint: {e}")
             continue
         if ckpt != newest:
-            log(f"warning: the newest checkpoint {newest.name} is damaged; using {ckpt.name}, "
+            log(f"warning: the newest checkpoint {newest.name} is damaged; {verb} {ckpt.name}, "
                 f"the newest valid one")
         return meta, ckpt
     raise first_error
@@ -359,7 +359,7 @@ def load_generator(path: str | Path, conv_impl: models.ConvImpl = "auto",
                                              rngs=nnx.Rngs(0), conv_impl=conv_impl)
         return made
 
-    load_newest_valid(path, build, log=log)
+    load_newest_valid(path, build, log=log, verb="using")
     gen = made["generator"]
     gen.eval()
     return gen
@@ -374,7 +374,7 @@ def load_discriminator(path: str | Path, log: Callable[[str], None] = _warn) -> 
                                                      rngs=nnx.Rngs(0))
         return made
 
-    load_newest_valid(path, build, log=log)
+    load_newest_valid(path, build, log=log, verb="using")
     disc = made["discriminator"]
     disc.eval()
     return disc

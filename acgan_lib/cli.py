@@ -236,7 +236,7 @@ def _load_generator(path: Path):
             checkpoint.config_value(meta, "num_classes", int, models.NUM_CLASSES, ckpt), rngs=nnx.Rngs(0))
         return made
 
-    meta, ckpt = checkpoint.load_newest_valid(path, build, log=_warn)
+    meta, ckpt = checkpoint.load_newest_valid(path, build, log=_warn, verb="using")
     made["generator"].eval()
     return made["generator"], meta, ckpt
 
@@ -486,7 +486,7 @@ def cmd_export(args) -> int:
             made["discriminator"] = models.Discriminator(num_classes, rngs=nnx.Rngs(0))
         return made
 
-    meta, ckpt = checkpoint.load_newest_valid(source, build, log=_warn)
+    meta, ckpt = checkpoint.load_newest_valid(source, build, log=_warn, verb="using")
     gen = made["generator_ema" if args.ema else "generator"]
     disc = made.get("discriminator") or (checkpoint.load_discriminator(disc_source, log=_warn) if disc_out else None)
     # re-exporting an export keeps the original run's provenance
