@@ -1,9 +1,16 @@
 """acgan_lib: an Auxiliary Classifier GAN (Odena et al. 2017) on MNIST in JAX / Flax NNX.
 
-Modules: ``data`` (MNIST loading), ``models`` (generator, discriminator, ``generate``),
-``conv_transpose`` (the fast transposed convolution the generator uses), ``training`` (the
-two-loss steps), ``trainer`` (the loop, logs, checkpoints), ``checkpoint``, ``judge`` (the
-independent digit classifier), ``evaluation`` (sample-quality metrics), ``files`` (atomic writes,
-the run lock), ``plotting``, ``cli``.
+Modules, one concern each:
+
+* the model and its training: ``models`` (the generator and the discriminator, ``generate``),
+  ``conv_transpose`` (the fast transposed convolution the generator uses), ``training`` (the
+  two-loss steps and the reference's Adam), ``config`` (``TrainConfig``: every setting of a run,
+  its help and its rule), ``trainer`` (the loop), ``runlog`` (``losses.csv``), ``checkpoint``,
+  ``parallel`` (data parallelism over a device mesh), ``toy`` (the 2-D toy ACGAN of notebook 2);
+* judging and showing: ``judge`` (the independent digit classifier), ``evaluation``
+  (sample-quality metrics), ``summary`` (layer tables), ``plotting``, ``demo`` (the local web page);
+* plumbing: ``data`` (MNIST loading), ``pretrained`` (the shipped weights), ``files`` (atomic
+  writes, the run lock), ``compile_cache`` (compiled programs kept on disk), ``exercises``
+  (the notebooks' checked exercises), ``cli`` (``python -m acgan_lib``).
 """
 __version__ = "0.1.0"

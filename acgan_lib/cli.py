@@ -393,8 +393,9 @@ def cmd_info(args) -> int:
 
     from . import conv_transpose, models
 
-    gen = models.Generator(args.latent_dim, rngs=nnx.Rngs(0))
-    disc = models.Discriminator(rngs=nnx.Rngs(1))
+    # abstract networks (shapes only): no random weights are drawn, nothing is compiled
+    gen = nnx.eval_shape(lambda: models.Generator(args.latent_dim, rngs=nnx.Rngs(0)))
+    disc = nnx.eval_shape(lambda: models.Discriminator(rngs=nnx.Rngs(1)))
     print(models.format_summary(gen, disc))
     total = models.count_params(gen) + models.count_params(disc)
     stats = models.count_params(gen, nnx.BatchStat)
@@ -664,6 +665,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def _main(argv: list[str] | None, command_name: list[str]) -> int:
     args = build_parser().parse_args(argv)
     command_name[0] = args.command
+    from . import compile_cache
+
+    compile_cache.enable()   # as the notebooks do: compiled programs kept on disk (ACGAN_JAX_CACHE=off: not)
 
     def show_warning(message, category, filename, lineno, file=None, line=None):
         print(f"warning: {_one_line(message)}", file=sys.stderr)

@@ -27,11 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from . import files
+from .models import IMAGE_SIZE, NUM_CLASSES  # the networks' input format, defined once
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
-IMAGE_SIZE = 28
-NUM_CLASSES = 10
 BUNDLED_DIR = Path(__file__).parent / "assets" / "mnist_5k"
 BUNDLED_FILES = {
     "images-idx3-ubyte.gz": "66f9ac540966baaec46dc847ef780170f83ff188761931c0115f3f60497c4797",

@@ -30,10 +30,10 @@ class DigitJudge(nnx.Module):
     activations used for the Fréchet distance and diversity.  images (N, 28, 28, 1) in [-1, 1].
     """
 
-    def __init__(self, num_classes: int = data.NUM_CLASSES, *, rngs: nnx.Rngs):
+    def __init__(self, num_classes: int = models.NUM_CLASSES, *, rngs: nnx.Rngs):
         self.conv1 = nnx.Conv(1, 32, kernel_size=(3, 3), padding="SAME", rngs=rngs)
         self.conv2 = nnx.Conv(32, 64, kernel_size=(3, 3), padding="SAME", rngs=rngs)
-        self.dense = nnx.Linear((data.IMAGE_SIZE // 4) ** 2 * 64, FEATURE_DIM, rngs=rngs)
+        self.dense = nnx.Linear((models.IMAGE_SIZE // 4) ** 2 * 64, FEATURE_DIM, rngs=rngs)
         self.dropout = nnx.Dropout(0.25, rngs=rngs)
         self.head = nnx.Linear(FEATURE_DIM, num_classes, rngs=rngs)
 
@@ -62,7 +62,9 @@ def _shift(images: jax.Array, key: jax.Array, max_shift: int = 2) -> jax.Array:
 def train_judge(images: np.ndarray, labels: np.ndarray, *, epochs: int = 15, batch_size: int = 100,
                 lr: float = 1e-3, seed: int = 0, log=print) -> DigitJudge:
     """Train the judge on real digits (random ±2 px shifts as augmentation)."""
-    judge = DigitJudge(rngs=nnx.Rngs(seed))
+    # one key per purpose, split from one root: no key is used twice
+    init_key, shuffle_key, step_key = jax.random.split(jax.random.key(seed), 3)
+    judge = DigitJudge(rngs=nnx.Rngs(init_key))
     opt = nnx.Optimizer(judge, optax.adam(lr), wrt=nnx.Param)
     x, y = jnp.asarray(images), jnp.asarray(labels, jnp.int32)
 
@@ -78,12 +80,11 @@ def train_judge(images: np.ndarray, labels: np.ndarray, *, epochs: int = 15, bat
         opt.update(judge, g)
         return loss
 
-    key = jax.random.key(seed)
     steps = len(y) // batch_size
     for epoch in range(epochs):
-        perm = jax.random.permutation(jax.random.fold_in(key, epoch), len(y))
+        perm = jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), len(y))
         losses = [step(judge, opt, x[perm[i * batch_size:(i + 1) * batch_size]],
-                       y[perm[i * batch_size:(i + 1) * batch_size]], jax.random.fold_in(key, 10_000 + epoch * steps + i))
+                       y[perm[i * batch_size:(i + 1) * batch_size]], jax.random.fold_in(step_key, epoch * steps + i))
                   for i in range(steps)]
         log(f"judge epoch {epoch + 1}/{epochs}: loss {float(jnp.mean(jnp.stack(losses))):.4f}")
     return judge

@@ -20,7 +20,6 @@ Deviations from the reference:
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import Sequence
 
@@ -30,8 +29,9 @@ import numpy as np
 from flax import nnx
 
 from .conv_transpose import ConvImpl, ConvTranspose
-from .data import IMAGE_SIZE, NUM_CLASSES
 
+IMAGE_SIZE = 28          # MNIST digits are 28 x 28 grey pixels (acgan_lib.data checks its files against this)
+NUM_CLASSES = 10         # digits 0..9
 LATENT_DIM = 100
 IMAGE_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 # Keras BatchNormalization defaults, which the reference uses.
@@ -187,6 +187,10 @@ class Generator(nnx.Module):
             nnx.update(self, batch_stats)                      # training mode moves the running averages
         return images
 
+    def forward(self, z: jax.Array, labels: jax.Array, *, train: bool | None = None) -> jax.Array:
+        """The generator's maths (what ``gen(z, labels)`` computes, without the input checks)."""
+        return self.decode(z * self.embedding(labels), train=train)
+
 
 class Discriminator(nnx.Module):
     """Looks at a digit and answers two questions: is it real, and which digit is it?
@@ -234,30 +238,33 @@ class Discriminator(nnx.Module):
         return list(zip(DISCRIMINATOR_LAYERS, out))
 
     def __call__(self, images: jax.Array, *, train: bool | None = None, rngs=None) -> tuple[jax.Array, jax.Array]:
-        if not (train is False or isinstance(rngs, jax.Array)):   # dropout may draw from stateful Rngs
-            return self._logits(images, train, rngs)
         check_images(images, check_range=False)
+        if not (train is False or isinstance(rngs, jax.Array)):
+            return self.forward(images, rngs, train=train)     # dropout may draw from stateful Rngs
         graphdef, state = nnx.split(self)
         return _discriminator_forward(graphdef, state, images, train, rngs)
 
-    def _logits(self, images: jax.Array, train: bool | None, rngs) -> tuple[jax.Array, jax.Array]:
+    def forward(self, images: jax.Array, rngs=None, *, train: bool | None = None) -> tuple[jax.Array, jax.Array]:
+        """The discriminator's maths (what ``disc(images)`` computes, without the input check)."""
         h = self.features(images, train=train, rngs=rngs)[-1][1]
         return self.realness_head(h)[:, 0], self.class_head(h)
 
 
 # Calling a network from plain Python (a notebook cell, or inside per_loss_gradients' jax.vjp)
-# runs it as ONE compiled XLA program per input shape, instead of dispatching - and compiling -
-# hundreds of small operations one at a time (on a 2-core CPU the first generator-loss evaluation
-# took ~9 s that way and ~3 s compiled). Inside an outer jit (the training steps) it is inlined.
+# runs its ``forward`` as ONE compiled XLA program per input shape, instead of dispatching - and
+# compiling - hundreds of small operations one at a time: a notebook-sized first generator-loss
+# gradient took about twice as long op by op (benchmarks/RESULTS.md).  Inside an outer jit (the
+# training steps) it is inlined.  Plain jax.jit of the split state, not nnx.jit: nnx.jit writes
+# every variable back, which jax.grad of a function that closes over a network refuses.
 @functools.partial(jax.jit, static_argnums=(0, 4))
 def _generator_forward(graphdef, state, z, labels, train):
     gen = nnx.merge(graphdef, state)
-    return gen.layers(z, labels, train=train)[-1][1], nnx.state(gen, nnx.BatchStat)
+    return gen.forward(z, labels, train=train), nnx.state(gen, nnx.BatchStat)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
 def _discriminator_forward(graphdef, state, images, train, key):
-    return nnx.merge(graphdef, state)._logits(images, train, key)
+    return nnx.merge(graphdef, state).forward(images, key, train=train)
 
 
 def realness_probability(realness_logits: jax.Array) -> jax.Array:
@@ -283,7 +290,7 @@ def sample_labels(key: jax.Array, n: int, num_classes: int = NUM_CLASSES) -> jax
 # ----------------------------------------------------------------------------- drawing digits
 @nnx.jit
 def _sample(gen: Generator, z: jax.Array, labels: jax.Array) -> jax.Array:
-    return gen(z, labels, train=False)
+    return gen.forward(z, labels, train=False)
 
 
 def generate(gen: Generator, labels: Sequence[int] | np.ndarray | jax.Array, key: jax.Array | None = None,
@@ -308,50 +315,9 @@ def generate(gen: Generator, labels: Sequence[int] | np.ndarray | jax.Array, key
 
 
 # ----------------------------------------------------------------------------- summaries
-def count_params(module: nnx.Module, kind=nnx.Param) -> int:
-    """Number of scalars in the module's variables of ``kind`` (trainable parameters by default)."""
-    return int(sum(np.prod(x.shape) for x in jax.tree.leaves(nnx.state(module, kind))))
-
-
-@dataclasses.dataclass(frozen=True)
-class LayerRow:
-    name: str
-    shape: tuple[int, ...]
-    params: int
-
-
-def summary_rows(gen: Generator, disc: Discriminator) -> dict[str, list[LayerRow]]:
-    """Per-layer output shape and parameter count of both networks (batch of 1, shapes only)."""
-    def params_of(*mods):
-        return sum(count_params(m) for m in mods)
-
-    z = jnp.zeros((1, gen.latent_dim))
-    lab = jnp.zeros((1,), jnp.int32)
-    glayers = jax.eval_shape(lambda: [a for _, a in gen.layers(z, lab, train=False)])
-    gparams = [params_of(gen.embedding), 0, params_of(gen.dense), params_of(gen.deconv1, gen.bn1),
-               params_of(gen.deconv2, gen.bn2), params_of(gen.deconv3)]
-    g_rows = [LayerRow(n, tuple(s.shape[1:]), p) for n, s, p in zip(GENERATOR_LAYERS, glayers, gparams)]
-    x = jnp.zeros((1, *IMAGE_SHAPE))
-    dlayers = jax.eval_shape(lambda: [a for _, a in disc.features(x, train=False)])
-    dparams = [params_of(c) for c in disc.convs] + [0]
-    d_rows = [LayerRow(n, tuple(s.shape[1:]), p) for n, s, p in zip(DISCRIMINATOR_LAYERS, dlayers, dparams)]
-    d_rows.append(LayerRow("realness head (logit)", (1,), params_of(disc.realness_head)))
-    d_rows.append(LayerRow("class head (logits)", (disc.num_classes,), params_of(disc.class_head)))
-    return {"generator": g_rows, "discriminator": d_rows}
-
-
-def format_summary(gen: Generator, disc: Discriminator) -> str:
-    """A printable layer table of both networks with totals (the ``info`` command)."""
-    lines = []
-    for net, rows in summary_rows(gen, disc).items():
-        module = gen if net == "generator" else disc
-        lines.append(f"{net}")
-        lines.append(f"  {'layer':<32}{'output shape':<18}{'params':>12}")
-        for r in rows:
-            lines.append(f"  {r.name:<32}{str(r.shape):<18}{r.params:>12,}")
-        lines.append(f"  {'trainable parameters':<50}{count_params(module):>12,}")
-        stats = count_params(module, nnx.BatchStat)
-        if stats:
-            lines.append(f"  {'batch-norm statistics (not trained)':<50}{stats:>12,}")
-        lines.append("")
-    return "\n".join(lines)
+def __getattr__(name: str):
+    """``models.count_params`` / ``format_summary`` / ``summary_rows`` / ``LayerRow`` live in :mod:`acgan_lib.summary`."""
+    if name in ("count_params", "format_summary", "summary_rows", "LayerRow"):
+        from . import summary
+        return getattr(summary, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

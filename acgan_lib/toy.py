@@ -17,13 +17,11 @@ The networks follow the MNIST call protocol of :mod:`acgan_lib.models`:
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 
 from . import models, training
@@ -191,21 +189,12 @@ def spread_ratio(points, labels, num_classes: int, std: float = CLUSTER_STD) -> 
     return np.array(out)
 
 
-@functools.lru_cache(maxsize=None)
-def _adam() -> optax.GradientTransformation:
-    """The reference's Adam (beta1 0.5) with the learning rate held in the optimizer *state*.
-
-    One transformation object for every toy run: the jitted library steps then see the same
-    static optimizer whatever the learning rate, and compile once instead of once per run.
-    """
-    return optax.inject_hyperparams(optax.adam)(learning_rate=training.LEARNING_RATE, b1=training.ADAM_BETA1)
-
-
 def make_optimizer(module: nnx.Module, lr: float = LEARNING_RATE) -> nnx.Optimizer:
-    """Adam(lr, beta1 0.5) on ``module``'s parameters, as :func:`acgan_lib.training.make_optimizer`."""
-    opt = nnx.Optimizer(module, _adam(), wrt=nnx.Param)
-    opt.opt_state.hyperparams["learning_rate"].set_value(jnp.asarray(lr, jnp.float32))
-    return opt
+    """Adam(lr, beta1 0.5) on ``module``'s parameters: :func:`acgan_lib.training.make_optimizer`.
+
+    The learning rate is held in the optimizer state, so every toy run reuses the compiled steps.
+    """
+    return training.make_optimizer(module, lr)
 
 
 def train(gen: ToyGenerator, disc: ToyDiscriminator, ds: ToyData, steps: int, *, seed: int = 0,

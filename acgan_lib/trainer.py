@@ -5,8 +5,11 @@ single jitted function of the whole training state, whose buffers are donated so
 in place; the training set lives on the device and each batch is gathered by index inside the
 jit; metrics stay on the device and are fetched every ``log_every`` steps.
 
-Determinism: step ``t`` draws all its randomness from ``fold_in(key(seed), t)`` and epoch ``e``'s
-shuffle from ``fold_in(key(seed + 1), e)``; a checkpoint holds parameters, optimizer states,
+Determinism: one root key ``key(seed)`` is split into one key per purpose (:func:`run_keys`:
+network initialisation, data shuffle, step keys, the sample grid's z), so no key is used twice;
+step ``t`` draws all its randomness from ``fold_in(steps, t)`` and epoch ``e``'s shuffle from
+``fold_in(shuffle, e)``.  (Runs before this scheme, e.g. the shipped assets, used ``key(seed)``
+for both the initialisation and the step keys; their PROVENANCE names the commit.)  A checkpoint holds parameters, optimizer states,
 batch-norm statistics, step and epoch, so a resumed run computes exactly what an uninterrupted
 one would.
 
@@ -21,6 +24,7 @@ which resuming compares.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import platform
@@ -89,37 +93,51 @@ def _what_checkpoints_exist(root: Path) -> str:
     return f"The newest checkpoint, {found[-1]} (saved before the problem), was left untouched."
 
 
-_ITERATIONS: dict = {}
+KEY_PURPOSES = ("generator_init", "discriminator_init", "shuffle", "steps", "sample_grid")
 
 
-def _make_iteration(graphdef, cfg: TrainConfig, mesh=None):
+def run_keys(seed: int) -> dict[str, jax.Array]:
+    """One key per purpose, split from ``jax.random.key(seed)``: no two purposes ever share a key.
+
+    ``steps``: iteration ``t`` uses ``fold_in(steps, t)``; ``shuffle``: epoch ``e``'s order is
+    ``permutation(fold_in(shuffle, e))``; the init keys seed the networks' ``nnx.Rngs``;
+    ``sample_grid`` draws the fixed z of the per-epoch sample grid.
+    """
+    return dict(zip(KEY_PURPOSES, jax.random.split(jax.random.key(seed), len(KEY_PURPOSES)), strict=True))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Recipe:
+    """The settings the fused iteration's program depends on (hashable: a static argument of the jit)."""
+    batch_size: int
+    soft_one: float
+    weights: training.LossWeights
+    explicit: bool
+    ema_decay: float
+
+    @classmethod
+    def of(cls, cfg: TrainConfig) -> _Recipe:
+        return cls(cfg.batch_size, cfg.soft_one, cfg.weights, cfg.explicit_gradients, cfg.ema_decay)
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "recipe", "mesh"), donate_argnums=(0,))
+def _iteration(state, images, labels, perm, step_in_epoch, step_key, *, graphdef, recipe: _Recipe, mesh=None):
     """The whole reference iteration as one jitted function of the flat training state.
 
-    Cached per (model structure, recipe, device mesh), so several trainers in one process compile once.
+    ``state`` is ``nnx.state`` of (generator, discriminator, their optimizers[, the generator's
+    moving average]); its buffers are donated.  jax's own jit cache, keyed by the static
+    (structure, recipe, device mesh), makes every Trainer of the same shape reuse one program:
+    the optimizers' hyperparameters are state (:func:`acgan_lib.training.adam`), not structure.
     """
-    cache_key = (graphdef, cfg.batch_size, cfg.soft_one, cfg.weights, cfg.explicit_gradients,
-                 cfg.ema_decay, mesh, training.train_iteration)
-    if cache_key not in _ITERATIONS:
-        _ITERATIONS[cache_key] = _build_iteration(graphdef, cfg, mesh)
-    return _ITERATIONS[cache_key]
-
-
-def _build_iteration(graphdef, cfg: TrainConfig, mesh=None):
-    shard = parallel.batch_constraint(mesh)   # the identity on one device
-
-    def iteration(state, images, labels, perm, step_in_epoch, step, root_key):
-        objects = nnx.merge(graphdef, state)
-        gen, disc, g_opt, d_opt = objects[:4]
-        idx = jax.lax.dynamic_slice_in_dim(perm, step_in_epoch * cfg.batch_size, cfg.batch_size)
-        key = jax.random.fold_in(root_key, step)
-        m = training.train_iteration(gen, disc, g_opt, d_opt, images[idx], labels[idx], key,
-                                     soft_one=cfg.soft_one, weights=cfg.weights,
-                                     explicit=cfg.explicit_gradients, shard=shard)
-        if cfg.ema_decay:
-            training.update_ema(objects[4], gen, cfg.ema_decay)
-        return nnx.state(objects), m
-
-    return jax.jit(iteration, donate_argnums=(0,))
+    objects = nnx.merge(graphdef, state)
+    gen, disc, g_opt, d_opt = objects[:4]
+    idx = jax.lax.dynamic_slice_in_dim(perm, step_in_epoch * recipe.batch_size, recipe.batch_size)
+    m = training.train_iteration(gen, disc, g_opt, d_opt, images[idx], labels[idx], step_key,
+                                 soft_one=recipe.soft_one, weights=recipe.weights, explicit=recipe.explicit,
+                                 shard=parallel.batch_constraint(mesh))
+    if recipe.ema_decay:
+        training.update_ema(objects[4], gen, recipe.ema_decay)
+    return nnx.state(objects), m
 
 
 def _machine() -> str:
@@ -163,9 +181,10 @@ class Trainer:
         parallel.check_divisible(config.batch_size, self.num_devices)
         # one device: no mesh at all, the plain single-device program
         self.mesh = parallel.make_mesh(self.num_devices) if self.num_devices > 1 else None
-        gen = models.Generator(config.latent_dim, config.num_classes, rngs=nnx.Rngs(config.seed),
+        keys = run_keys(config.seed)
+        gen = models.Generator(config.latent_dim, config.num_classes, rngs=nnx.Rngs(keys["generator_init"]),
                                conv_impl=config.conv_impl)
-        disc = models.Discriminator(config.num_classes, rngs=nnx.Rngs(config.seed + 1))
+        disc = models.Discriminator(config.num_classes, rngs=nnx.Rngs(keys["discriminator_init"]))
         self._objs: dict[str, Any] = {"generator": gen, "discriminator": disc,
                                       "generator_optimizer": training.make_optimizer(gen, config.lr, config.beta1),
                                       "discriminator_optimizer": training.make_optimizer(disc, config.lr, config.beta1)}
@@ -175,10 +194,8 @@ class Trainer:
         self._split()
         self._images = self._replicate(jnp.asarray(dataset.images))
         self._labels = self._replicate(jnp.asarray(dataset.labels, jnp.int32))
-        self._step_key = jax.random.key(config.seed)
-        self._shuffle_key = jax.random.key(config.seed + 1)
-        zkey = jax.random.fold_in(jax.random.key(config.seed + 2), 0)
-        self.sample_z = models.sample_latent(zkey, config.sample_rows, config.latent_dim)
+        self._step_key, self._shuffle_key = keys["steps"], keys["shuffle"]
+        self.sample_z = models.sample_latent(keys["sample_grid"], config.sample_rows, config.latent_dim)
         self._stop_signal: int | None = None
         self.run_log = RunLog(self.out)
         self.train_seconds = 0.0   # wall time spent in train() over the whole run (kept across resumes)
@@ -189,8 +206,15 @@ class Trainer:
         """(Re)build the flat state the fused iteration works on from the nnx objects."""
         self._graphdef, self._state = nnx.split(tuple(self._objs.values()))
         self._state = self._replicate(self._state)
-        self._iteration = _make_iteration(self._graphdef, self.cfg, self.mesh)
         self._stale = False
+
+    def _static(self) -> dict[str, Any]:
+        """The static arguments of :func:`_iteration` for this trainer."""
+        return {"graphdef": self._graphdef, "recipe": _Recipe.of(self.cfg), "mesh": self.mesh}
+
+    def _key_of_step(self, step: int) -> jax.Array:
+        """The key all of iteration ``step``'s randomness comes from: a function of (seed, step) only."""
+        return jax.random.fold_in(self._step_key, step)
 
     def _replicate(self, tree):
         """Put ``tree`` on every device of the mesh (a no-op on one device)."""
@@ -207,8 +231,8 @@ class Trainer:
         """One fused iteration at ``self.step``; returns its device metrics."""
         if not self._stale:   # the modules are current: take any change made to them since
             self._state = self._replicate(nnx.state(tuple(self._objs.values())))
-        self._state, m = self._iteration(self._state, self._images, self._labels, perm,
-                                         self.step % self.steps_per_epoch, self.step, self._step_key)
+        self._state, m = _iteration(self._state, self._images, self._labels, perm, self.step % self.steps_per_epoch,
+                                    self._key_of_step(self.step), **self._static())
         self._stale = True
         self.step += 1
         return m
@@ -345,8 +369,8 @@ class Trainer:
     def compile_seconds(self) -> float:
         """Compile the fused iteration ahead of time; returns the seconds XLA took."""
         t0 = time.perf_counter()
-        self._iteration.lower(self._state, self._images, self._labels, self._epoch_permutation(0), 0, 0,
-                              self._step_key).compile()
+        _iteration.lower(self._state, self._images, self._labels, self._epoch_permutation(0), 0,
+                         self._key_of_step(0), **self._static()).compile()
         return time.perf_counter() - t0
 
     def run_iterations(self, n: int) -> float:

@@ -35,6 +35,8 @@ Two ways to get the gradient of ``loss = realness_loss + class_loss``:
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from typing import Any, Callable, Mapping
 
 import jax
@@ -59,9 +61,32 @@ class LossWeights:
     classification: float = 1.0
 
 
+@functools.lru_cache(maxsize=None)
+def adam() -> optax.GradientTransformation:
+    """The reference's Adam as ONE transformation object, its learning rate and beta1 held in the *state*.
+
+    Why one object: a jitted step sees the optimizer's transformation as part of the program, and
+    two ``optax.adam(...)`` objects never compare equal, so every freshly built optimizer compiled
+    the step anew (10-40 s on a 2-core CPU).  ``optax.inject_hyperparams`` moves the numbers into
+    the optimizer state (``opt.opt_state.hyperparams``), where they are data, not program: every
+    optimizer of the same shape, whatever its learning rate, reuses the compiled step.
+    """
+    return optax.inject_hyperparams(optax.adam)(learning_rate=LEARNING_RATE, b1=ADAM_BETA1)
+
+
 def make_optimizer(module: nnx.Module, lr: float = LEARNING_RATE, beta1: float = ADAM_BETA1) -> nnx.Optimizer:
-    """Adam as in the reference, updating only the module's trainable parameters."""
-    return nnx.Optimizer(module, optax.adam(lr, b1=beta1), wrt=nnx.Param)
+    """Adam(lr, beta1) as in the reference, updating only the module's trainable parameters.
+
+    The rates live in ``opt.opt_state.hyperparams["learning_rate"]`` / ``["b1"]`` (see :func:`adam`).
+    """
+    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)) or not 0 <= lr < math.inf:
+        raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
+    if isinstance(beta1, bool) or not isinstance(beta1, (int, float, np.integer, np.floating)) or not 0 <= beta1 < 1:
+        raise ValueError(f"beta1 must be in [0, 1), got {beta1!r}")
+    opt = nnx.Optimizer(module, adam(), wrt=nnx.Param)
+    opt.opt_state.hyperparams["learning_rate"].set_value(jnp.asarray(lr, jnp.float32))
+    opt.opt_state.hyperparams["b1"].set_value(jnp.asarray(beta1, jnp.float32))
+    return opt
 
 
 # ----------------------------------------------------------------------------- the two losses
@@ -218,12 +243,60 @@ _discriminator_update_jit = nnx.jit(_discriminator_update, static_argnames=("wei
 _generator_update_jit = nnx.jit(_generator_update, static_argnames=("batch_size", "weights", "explicit"))
 
 
+MAX_BATCH_SIZE = 2**17   # twice MNIST's 60,000 training digits, rounded up; far beyond any memory budget here
+
+
+def _check_key(key, name: str = "key") -> None:
+    """A PRNG key: ``jax.random.key(n)`` (or a legacy ``jax.random.PRNGKey(n)``, uint32 (2,))."""
+    typed = isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    raw = isinstance(key, (jax.Array, np.ndarray)) and key.dtype == np.uint32 and key.shape == (2,)
+    if not (typed and key.shape == ()) and not raw:
+        raise ValueError(f"{name} must be one PRNG key such as jax.random.key(0), got {type(key).__name__} "
+                         f"{getattr(key, 'shape', '')} {key if np.ndim(key) == 0 else ''}".rstrip())
+
+
+def _check_soft_one(soft_one) -> None:
+    if isinstance(soft_one, jax.core.Tracer):
+        return
+    if isinstance(soft_one, bool) or not isinstance(soft_one, (int, float, np.integer, np.floating)) \
+            or not 0 < soft_one <= 1:
+        raise ValueError(f"soft_one must be a number in (0, 1] (the realness target, 0.95 in the reference), "
+                         f"got {soft_one!r}")
+
+
+def _check_weights(weights) -> None:
+    if not isinstance(weights, LossWeights):
+        raise ValueError(f"weights must be a training.LossWeights, got {type(weights).__name__}")
+    for name in ("realness", "classification"):
+        v = getattr(weights, name)
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not 0 <= v < math.inf:
+            raise ValueError(f"weights.{name} must be a finite number >= 0, got {v!r}")
+
+
+def _check_batch_size(batch_size, name: str = "batch_size") -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {batch_size!r}")
+    if batch_size > MAX_BATCH_SIZE:
+        raise ValueError(f"{name} must be at most {MAX_BATCH_SIZE:,} (the reference uses 100 real / 200 generated), "
+                         f"got {batch_size:,}")
+    return int(batch_size)   # a NumPy integer is fine; the jit needs a Python int
+
+
 def _check_pair(gen, disc) -> None:
     """The generator must draw the classes the discriminator names (else the class loss is NaN)."""
     if getattr(gen, "num_classes", None) != getattr(disc, "num_classes", None):
         raise ValueError(f"the generator draws {getattr(gen, 'num_classes', '?')} classes but the "
                          f"discriminator tells {getattr(disc, 'num_classes', '?')} apart; build both with "
                          f"the same num_classes")
+
+
+def _check_real_batch(gen, disc, real_images, real_labels) -> None:
+    _check_pair(gen, disc)
+    models.check_images(real_images, shape=disc.input_shape, value_range=disc.input_range)
+    if real_images.shape[0] < 1:
+        raise ValueError("real_images must hold at least one image (batch size >= 1), got 0")
+    _check_batch_size(real_images.shape[0], "the batch of real_images")
+    models.check_labels(real_labels, n=real_images.shape[0], num_classes=disc.num_classes, name="real_labels")
 
 
 def discriminator_step(gen: models.Generator, disc: models.Discriminator, d_opt: nnx.Optimizer,
@@ -244,11 +317,10 @@ def discriminator_step(gen: models.Generator, disc: models.Discriminator, d_opt:
     """
     real_images = jnp.asarray(real_images) if not hasattr(real_images, "dtype") else real_images
     real_labels = np.asarray(real_labels) if not hasattr(real_labels, "dtype") else real_labels
-    _check_pair(gen, disc)
-    models.check_images(real_images, shape=disc.input_shape, value_range=disc.input_range)
-    if real_images.shape[0] < 1:
-        raise ValueError("real_images must hold at least one image (batch size >= 1), got 0")
-    models.check_labels(real_labels, n=real_images.shape[0], num_classes=disc.num_classes, name="real_labels")
+    _check_real_batch(gen, disc, real_images, real_labels)
+    _check_key(key)
+    _check_soft_one(soft_one)
+    _check_weights(weights)
     return _discriminator_update_jit(gen, disc, d_opt, jnp.asarray(real_images, jnp.float32),
                                      jnp.asarray(real_labels, jnp.int32), key, soft_one, weights, explicit)
 
@@ -266,10 +338,11 @@ def generator_step(gen: models.Generator, disc: models.Discriminator, g_opt: nnx
     class_accuracy (= fraction recognised as the requested digit), fool_rate, real_probability
     (mean P(real) the discriminator gives these training-mode fakes).
     """
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    batch_size = int(batch_size)   # a NumPy integer is fine; the jit needs a Python int
+    batch_size = _check_batch_size(batch_size)
     _check_pair(gen, disc)
+    _check_key(key)
+    _check_soft_one(soft_one)
+    _check_weights(weights)
     return _generator_update_jit(gen, disc, g_opt, batch_size, key, soft_one, weights, explicit)
 
 
@@ -280,11 +353,20 @@ def train_iteration(gen, disc, g_opt, d_opt, real_images, real_labels, key, *, s
 
     ``shard`` (from :func:`acgan_lib.parallel.batch_constraint`) splits batch-shaped arrays over
     a device mesh; the default, the identity, is the single-device program.
-    Returns ``{"d_" + metric: ..., "g_" + metric: ...}``.
+    Returns ``{"d_" + metric: ..., "g_" + metric: ...}``.  Arguments are checked as far as they
+    are known: called from plain Python, a label outside 0..num_classes-1 (which would make the
+    class loss NaN), a bad key, ``soft_one`` or weights raise ValueError; inside a jit the values
+    are traced and only shapes and types are checked.
     """
-    kd, kg = jax.random.split(key)
-    dm = _discriminator_update(gen, disc, d_opt, real_images, real_labels, kd, soft_one, weights, explicit, shard)
-    gm = _generator_update(gen, disc, g_opt, 2 * real_images.shape[0], kg, soft_one, weights, explicit, shard)
+    _check_real_batch(gen, disc, real_images, real_labels)
+    if not isinstance(key, jax.core.Tracer):
+        _check_key(key)
+    _check_soft_one(soft_one)
+    _check_weights(weights)
+    key_d_step, key_g_step = jax.random.split(key)   # the discriminator step's key, the generator step's key
+    dm = _discriminator_update(gen, disc, d_opt, real_images, real_labels, key_d_step, soft_one, weights, explicit,
+                               shard)
+    gm = _generator_update(gen, disc, g_opt, 2 * real_images.shape[0], key_g_step, soft_one, weights, explicit, shard)
     return {**{f"d_{k}": v for k, v in dm.items()}, **{f"g_{k}": v for k, v in gm.items()}}
 
 
@@ -306,6 +388,10 @@ def update_ema(ema: nnx.Module, model: nnx.Module, decay: float) -> None:
     trainer's donated flat state as one more module.  Keeping it a module keeps those paths one
     code path, so this one-line update stays.
     """
+    if not isinstance(decay, jax.core.Tracer) and (
+            isinstance(decay, bool) or not isinstance(decay, (int, float, np.integer, np.floating))
+            or not 0 <= decay < 1):
+        raise ValueError(f"decay must be a number in [0, 1) (e.g. 0.999), got {decay!r}")
     kinds = (nnx.Param, nnx.BatchStat)
     new = jax.tree.map(lambda e, m: e + (1.0 - decay) * (m - e), nnx.state(ema, kinds), nnx.state(model, kinds))
     nnx.update(ema, new)

@@ -1,12 +1,32 @@
 import os
+from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One on-disk compile cache for every process the suite starts (the CLI and the notebooks switch
+# the cache on, acgan_lib.compile_cache): a program compiled by one subprocess test is loaded by
+# the next instead of compiled again.  Under build/ (ignored by git); delete it at any time.
+os.environ.setdefault("ACGAN_JAX_CACHE", str(Path(__file__).resolve().parents[1] / "build" / "jax-cache-tests"))
+
+# Tests that train networks (in this process or a subprocess) are marked ``slow``: `make test`
+# runs them, `make test-fast` skips them.  Recognised by the fixtures that train or hold training
+# data, so a new test of that kind is marked without anyone remembering to.
+SLOW_FIXTURES = {"small", "small_dir", "trained", "mesh_results"}
+SLOW_TESTS = {"test_readme_cli_examples_run_from_a_clean_clone"}
+
+import contextlib  # noqa: E402
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
+from jax._src import monitoring  # noqa: E402
 from flax import nnx  # noqa: E402
 
 from acgan_lib import models, training  # noqa: E402
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or getattr(item, "originalname", None) in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -33,3 +53,35 @@ def leaves(module, kind=nnx.Variable):
             x = jax.random.key_data(x)
         out.append(np.asarray(x))
     return out
+
+
+@contextlib.contextmanager
+def count_compilations():
+    """Count the programs jax traces and lowers inside the block (each jit cache miss lowers one).
+
+    Yields a list whose single element is the count so far; counts, never times, so a loaded
+    machine cannot make it flaky.
+    """
+    count = [0]
+
+    def listener(event: str, duration: float, **kwargs) -> None:
+        if event == "/jax/core/compile/jaxpr_to_mlir_module_duration":
+            count[0] += 1
+
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield count
+    finally:
+        monitoring.unregister_event_duration_listener(listener)
+
+
+def pairs(*sequences):
+    """``zip(*sequences, strict=True)`` over non-empty sequences of one length.
+
+    For comparisons such as ``all(np.array_equal(a, b) for a, b in pairs(x, y))``, which an empty
+    or shortened list would pass without comparing anything.
+    """
+    sequences = [list(s) for s in sequences]
+    assert sequences[0], "nothing to compare"
+    assert len({len(s) for s in sequences}) == 1, f"lengths differ: {[len(s) for s in sequences]}"
+    return zip(*sequences, strict=True)

@@ -29,7 +29,7 @@ def test_roundtrip_restores_everything(tmp_path, nets):
     assert meta["step"] == 7
     for name in objs:
         kind = nnx.Not(nnx.RngState)
-        assert all(np.array_equal(a, b) for a, b in zip(leaves(objs[name], kind), leaves(fresh[name], kind)))
+        assert all(np.array_equal(a, b) for a, b in zip(leaves(objs[name], kind), leaves(fresh[name], kind), strict=True))
 
 
 def test_config_mismatch_names_both_values(tmp_path, nets):
@@ -41,12 +41,12 @@ def test_config_mismatch_names_both_values(tmp_path, nets):
     before = leaves(small)
     with pytest.raises(checkpoint.CheckpointError, match="latent_dim=100 but the model has latent_dim=64"):
         checkpoint.load(tmp_path, {"generator": small})
-    assert all(np.array_equal(a, b) for a, b in zip(before, leaves(small)))
+    assert all(np.array_equal(a, b) for a, b in zip(before, leaves(small), strict=True))
     # a checkpoint without config metadata still fails on shapes, naming the array
     checkpoint.save(tmp_path / "bare", 0, {"generator": nets[0]}, {})
     with pytest.raises(checkpoint.CheckpointError, match=r"\['dense'\]\['kernel'\] has shape \(100, 3456\) in the checkpoint but \(64, 3456\)"):
         checkpoint.load(tmp_path / "bare", {"generator": small})
-    assert all(np.array_equal(a, b) for a, b in zip(before, leaves(small)))
+    assert all(np.array_equal(a, b) for a, b in zip(before, leaves(small), strict=True))
 
 
 def test_load_generator_builds_matching_model(tmp_path):
@@ -119,7 +119,7 @@ def test_non_finite_weights_are_refused_on_load(tmp_path, nets):
     before = leaves(fresh)
     with pytest.raises(checkpoint.DamagedCheckpoint, match=r"\['dense'\]\['bias'\] contains NaN or inf as float32 \(1 of 3456"):
         checkpoint.load(tmp_path, {"generator": fresh})
-    assert all(np.array_equal(a, b) for a, b in zip(before, leaves(fresh)))
+    assert all(np.array_equal(a, b) for a, b in zip(before, leaves(fresh), strict=True))
 
 
 @pytest.mark.parametrize("damage,match", [

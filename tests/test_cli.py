@@ -93,7 +93,7 @@ def test_export_generator_and_its_moving_average(tmp_path, small_dir):
     from flax import nnx
     import jax
     diffs = [float(np.abs(np.asarray(a) - np.asarray(b)).max())
-             for a, b in zip(jax.tree.leaves(nnx.state(g)), jax.tree.leaves(nnx.state(e)))]
+             for a, b in zip(jax.tree.leaves(nnx.state(g)), jax.tree.leaves(nnx.state(e)), strict=True)]
     assert max(diffs) > 0  # the average is not the last generator
 
     plain = tmp_path / "plain"

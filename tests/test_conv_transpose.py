@@ -34,7 +34,7 @@ def test_fast_conv_transpose_equals_flax_layer(batch, size, cin, cout, stride, p
     # same parameter layout: names, shapes, and (same init) values
     fs, rs = nnx.state(fast, nnx.Param), nnx.state(ref, nnx.Param)
     assert jax.tree.structure(fs) == jax.tree.structure(rs)
-    for a, b in zip(jax.tree.leaves(fs), jax.tree.leaves(rs)):
+    for a, b in zip(jax.tree.leaves(fs), jax.tree.leaves(rs), strict=True):
         assert a.shape == b.shape and np.array_equal(a, b)
     ref.bias[...] = jax.random.normal(jax.random.key(5), ref.bias.shape)
     fast.bias[...] = ref.bias[...]
@@ -84,7 +84,7 @@ def test_overlap_add_by_scatter_matrix_equals_slab_sums(monkeypatch, size, cin, 
         (ys, gs), (yp, gp) = value_and_grads(True), value_and_grads(False)
         ref = lax.conv_transpose(x, kernel, (stride, stride), padding)
     np.testing.assert_allclose(ys, yp, rtol=1e-5, atol=1e-4)
-    for a, b in zip(gs, gp):
+    for a, b in zip(gs, gp, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(ys, ref, rtol=1e-4, atol=1e-3)
 

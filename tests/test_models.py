@@ -5,6 +5,7 @@ import pytest
 from flax import nnx
 
 from acgan_lib import models
+from conftest import pairs
 
 
 def test_parameter_counts_match_reference():
@@ -71,7 +72,7 @@ def test_dropout_drops_thirty_percent_deterministically():
     feats = disc.features(x, train=True, rngs=jax.random.key(2))
     again = disc.features(x, train=True, rngs=jax.random.key(2))
     other = disc.features(x, train=True, rngs=jax.random.key(3))
-    for (_, a), (_, b), (_, c) in zip(feats[:4], again[:4], other[:4]):
+    for (_, a), (_, b), (_, c) in pairs(feats[:4], again[:4], other[:4]):
         assert np.array_equal(a, b) and not np.array_equal(a, c)
         dropped = float(jnp.mean(a == 0))
         assert abs(dropped - models.DROPOUT_RATE) < 0.01, dropped
@@ -99,7 +100,7 @@ def test_nan_latent_is_refused_before_it_reaches_batch_norm(nets):
     z[1, 3] = np.nan
     with pytest.raises(ValueError, match="NaN or inf.*batch-norm"):
         gen(jnp.asarray(z), jnp.array([0, 1, 2, 3]), train=True)
-    assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(stats, jax.tree.leaves(nnx.state(gen, nnx.BatchStat))))
+    assert all(np.array_equal(a, np.asarray(b)) for a, b in pairs(stats, jax.tree.leaves(nnx.state(gen, nnx.BatchStat))))
 
 
 @pytest.mark.parametrize("n", [1, 0, -3, 2.0, True])
@@ -130,19 +131,20 @@ def test_python_calls_run_compiled_and_compute_what_the_layers_compute(nets):
         g_call, g_layers = nnx.clone(gen), nnx.clone(gen)
         out_call = g_call(z, labels, train=train)
         out_layers = g_layers.layers(z, labels, train=train)[-1][1]
+        np.testing.assert_allclose(nnx.clone(gen).forward(z, labels, train=train), out_layers, atol=1e-5)
         np.testing.assert_allclose(out_call, out_layers, atol=1e-5)
-        for a, b in zip(jax.tree.leaves(nnx.state(g_call, nnx.BatchStat)),
+        for a, b in pairs(jax.tree.leaves(nnx.state(g_call, nnx.BatchStat)),
                         jax.tree.leaves(nnx.state(g_layers, nnx.BatchStat))):
             np.testing.assert_allclose(a, b, atol=1e-6)
-        moved = any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(nnx.state(g_call, nnx.BatchStat)),
+        moved = any(not np.array_equal(a, b) for a, b in pairs(jax.tree.leaves(nnx.state(g_call, nnx.BatchStat)),
                                                             jax.tree.leaves(nnx.state(gen, nnx.BatchStat))))
         assert moved == train
     images = gen(z, labels, train=False)
     for train, rngs in [(False, None), (True, jax.random.key(4)), (True, nnx.Rngs(dropout=5))]:
         call = disc(images, train=train, rngs=rngs)
-        ref = disc._logits(images, train, jax.random.key(4) if isinstance(rngs, jax.Array) else None)
+        ref = disc.forward(images, jax.random.key(4) if isinstance(rngs, jax.Array) else None, train=train)
         if rngs is None or isinstance(rngs, jax.Array):
-            for a, b in zip(call, ref):
+            for a, b in pairs(call, ref):
                 np.testing.assert_allclose(a, b, atol=1e-5)
         assert call[0].shape == (6,) and call[1].shape == (6, 10)
     # inside a transformation (per_loss_gradients' vjp, a jitted step) the same call is traced through

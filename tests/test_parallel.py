@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,7 +62,7 @@ def mesh_results(tmp_path_factory):
 
 
 def _max_diff(a, b):
-    return max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra, rb))
+    return max(abs(x - y) for ra, rb in pairs(a, b) for x, y in pairs(ra, rb))
 
 
 def test_same_losses_on_1_2_4_devices(mesh_results):
@@ -90,6 +91,15 @@ def test_config_checks():
         trainer.TrainConfig(devices=-1).validate()
     with pytest.raises(ValueError, match="multiple of 3"):
         parallel.check_divisible(100, 3)
-    assert parallel.default_device_count() == 1   # the test machine is a CPU
     shard = parallel.batch_constraint(None)
-    assert shard is not None and shard(5) == 5
+    assert shard(5) == 5 and shard("batch") == "batch"     # the identity on one device
+
+
+@pytest.mark.parametrize("backend, local, expected", [("cpu", 4, 1), ("gpu", 4, 4), ("tpu", 8, 8), ("gpu", 1, 1)])
+def test_default_device_count(monkeypatch, backend, local, expected):
+    """Every local accelerator, but one CPU "device" (simulated host devices share the same cores)."""
+    from acgan_lib import parallel
+
+    monkeypatch.setattr(parallel.jax, "default_backend", lambda: backend)
+    monkeypatch.setattr(parallel.jax, "local_device_count", lambda *a, **k: local)
+    assert parallel.default_device_count() == expected

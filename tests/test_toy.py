@@ -6,6 +6,7 @@ import pytest
 from flax import nnx
 
 from acgan_lib import models, toy, training
+from conftest import pairs
 
 
 def test_clusters_shapes_and_counts():
@@ -102,9 +103,9 @@ def test_toy_optimizer_honours_its_learning_rate():
     before = [np.asarray(x) for x in jax.tree.leaves(nnx.state(gen, nnx.Param))]
     training.generator_step(gen, disc, toy.make_optimizer(gen, lr=0.0), 8, jax.random.key(0))
     same = [np.asarray(x) for x in jax.tree.leaves(nnx.state(gen, nnx.Param))]
-    assert all(np.array_equal(a, b) for a, b in zip(before, same))
+    assert all(np.array_equal(a, b) for a, b in pairs(before, same))
     training.generator_step(gen, disc, toy.make_optimizer(gen, lr=1e-2), 8, jax.random.key(0))
     moved = [np.asarray(x) for x in jax.tree.leaves(nnx.state(gen, nnx.Param))]
     # Adam's first step moves every parameter with a non-zero gradient by about lr
-    step = max(float(np.abs(a - b).max()) for a, b in zip(before, moved))
+    step = max(float(np.abs(a - b).max()) for a, b in pairs(before, moved))
     assert 0.5e-2 < step <= 1.01e-2, step

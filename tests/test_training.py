@@ -5,7 +5,7 @@ import pytest
 from flax import nnx
 
 from acgan_lib import models, training
-from conftest import leaves
+from conftest import count_compilations, leaves, pairs
 
 
 def _real_batch(ds, n=16, offset=0):
@@ -26,9 +26,9 @@ def test_discriminator_step_changes_only_the_discriminator(nets, bundled):
     g_before, d_before = leaves(gen), leaves(disc, nnx.Param)
     x, y = _real_batch(bundled)
     training.discriminator_step(gen, disc, d_opt, x, y, jax.random.key(0))
-    assert all(np.array_equal(a, b) for a, b in zip(g_before, leaves(gen)))  # incl. batch-norm stats
+    assert all(np.array_equal(a, b) for a, b in pairs(g_before, leaves(gen)))  # incl. batch-norm stats
     d_after = leaves(disc, nnx.Param)
-    assert all(not np.array_equal(a, b) for a, b in zip(d_before, d_after))
+    assert all(not np.array_equal(a, b) for a, b in pairs(d_before, d_after))
 
 
 def test_generator_step_freezes_the_discriminator_bit_for_bit(nets):
@@ -38,10 +38,10 @@ def test_generator_step_freezes_the_discriminator_bit_for_bit(nets):
     stats_before = leaves(gen, nnx.BatchStat)
     m = training.generator_step(gen, disc, g_opt, 32, jax.random.key(1))
     assert float(m["loss"]) == pytest.approx(float(m["realness_loss"]) + float(m["class_loss"]), rel=1e-6)
-    assert all(np.array_equal(a, b) for a, b in zip(d_before, leaves(disc)))
-    assert all(not np.array_equal(a, b) for a, b in zip(g_before, leaves(gen, nnx.Param)))
+    assert all(np.array_equal(a, b) for a, b in pairs(d_before, leaves(disc)))
+    assert all(not np.array_equal(a, b) for a, b in pairs(g_before, leaves(gen, nnx.Param)))
     # training mode: the batch-norm running averages moved
-    assert any(not np.array_equal(a, b) for a, b in zip(stats_before, leaves(gen, nnx.BatchStat)))
+    assert any(not np.array_equal(a, b) for a, b in pairs(stats_before, leaves(gen, nnx.BatchStat)))
 
 
 def test_generator_targets_are_soft_one_and_requested_labels(nets):
@@ -82,7 +82,7 @@ def test_per_loss_gradients_sum_to_gradient_of_total(nets, bundled):
     grads, terms, _ = training.per_loss_gradients(disc, fn, explicit=True)
     total = nnx.grad(lambda d: sum(fn(d)[0].values()))(disc)
     summed = jax.tree.map(lambda a, b: a + b, grads["realness_loss"], grads["class_loss"])
-    for s, g, t in zip(jax.tree.leaves(summed), jax.tree.leaves(grads["total"]), jax.tree.leaves(total)):
+    for s, g, t in pairs(jax.tree.leaves(summed), jax.tree.leaves(grads["total"]), jax.tree.leaves(total)):
         np.testing.assert_allclose(s, t, rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(g, t, rtol=1e-4, atol=1e-6)
     # the two losses really pull differently: the heads each only get one loss's gradient
@@ -103,9 +103,9 @@ def test_explicit_and_single_pass_updates_agree(bundled):
         results.append(leaves(gen) + leaves(disc))
     # Adam's first step is about lr * sign(gradient): where a gradient entry is ~0, float rounding
     # between the two (mathematically equal) sums can move that weight by up to lr = 2e-4.
-    for a, b in zip(*results):
+    for a, b in pairs(*results):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=training.LEARNING_RATE)
-    mismatched = sum(int(np.sum(~np.isclose(a, b, rtol=1e-4, atol=1e-6))) for a, b in zip(*results))
+    mismatched = sum(int(np.sum(~np.isclose(a, b, rtol=1e-4, atol=1e-6))) for a, b in pairs(*results))
     assert mismatched < 1e-4 * sum(a.size for a in results[0])
 
 
@@ -120,7 +120,7 @@ def test_same_seed_same_numbers(bundled):
         m2 = training.generator_step(gen, disc, g_opt, 16, jax.random.key(1))
         out.append((float(m1["loss"]), float(m2["loss"]), leaves(gen)))
     assert out[0][:2] == out[1][:2]
-    assert all(np.array_equal(a, b) for a, b in zip(out[0][2], out[1][2]))
+    assert all(np.array_equal(a, b) for a, b in pairs(out[0][2], out[1][2]))
 
 
 def test_step_input_validation_happens_before_jit(nets, bundled):
@@ -160,7 +160,7 @@ def test_per_loss_gradients_take_names_from_the_terms(nets):
     grads, terms, _ = training.per_loss_gradients(disc, three_terms, explicit=True)
     assert set(grads) == {"a", "b", "c", "total"} and set(terms) == {"a", "b", "c"}
     summed = jax.tree.map(lambda *g: sum(g), grads["a"], grads["b"], grads["c"])
-    for s, t in zip(jax.tree.leaves(summed), jax.tree.leaves(grads["total"])):
+    for s, t in pairs(jax.tree.leaves(summed), jax.tree.leaves(grads["total"])):
         np.testing.assert_allclose(s, t, rtol=1e-5, atol=1e-7)
     m = training._metrics({"x_loss": jnp.float32(1.0), "y_loss": jnp.float32(2.0)}, jnp.zeros(2), jnp.ones(2),
                           jnp.zeros((2, 10)), jnp.zeros(2, jnp.int32))
@@ -180,5 +180,110 @@ def test_update_ema_does_what_nnx_ema_does_including_batch_norm_statistics(nets)
     theirs = nnx.EMA(ours, 0.9, only=(nnx.Param, nnx.BatchStat))
     training.update_ema(ours, gen, 0.9)
     theirs.update(gen)
-    for a, b in zip(jax.tree.leaves(nnx.state(ours, (nnx.Param, nnx.BatchStat))), jax.tree.leaves(theirs.params)):
+    for a, b in pairs(jax.tree.leaves(nnx.state(ours, (nnx.Param, nnx.BatchStat))), jax.tree.leaves(theirs.params)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+# ----------------------------------------------------------------------------- issue 20 §1: compile once
+def test_a_second_optimizer_reuses_the_compiled_steps(bundled):
+    """Fresh networks and optimizers of the same shape, even with another learning rate, hit the jit cache."""
+    x, y = _real_batch(bundled, n=8)
+
+    def fresh(lr):
+        gen, disc = models.Generator(rngs=nnx.Rngs(0)), models.Discriminator(rngs=nnx.Rngs(1))
+        return gen, disc, training.make_optimizer(gen, lr), training.make_optimizer(disc, lr)
+
+    gen, disc, g_opt, d_opt = fresh(training.LEARNING_RATE)
+    with count_compilations() as first:
+        training.discriminator_step(gen, disc, d_opt, x, y, jax.random.key(0))
+        training.generator_step(gen, disc, g_opt, 16, jax.random.key(1))
+    assert first[0] >= 2          # the counter sees compilations (both steps compiled here, or earlier)
+    gen, disc, g_opt, d_opt = fresh(1e-3)
+    with count_compilations() as second:
+        d = training.discriminator_step(gen, disc, d_opt, x, y, jax.random.key(0))
+        g = training.generator_step(gen, disc, g_opt, 16, jax.random.key(1))
+        jax.block_until_ready((d, g))
+    assert second[0] == 0
+    assert float(d_opt.opt_state.hyperparams["learning_rate"][...]) == pytest.approx(1e-3)
+
+
+def test_the_learning_rate_in_the_state_is_the_one_used():
+    """Adam's first step moves every weight by about lr: with lr in the state, a 10x rate moves 10x as far."""
+    moved = []
+    for lr in (1e-4, 1e-3):
+        disc = models.Discriminator(rngs=nnx.Rngs(1))
+        before = leaves(disc, nnx.Param)
+        opt = training.make_optimizer(disc, lr)
+        grads = jax.tree.map(jnp.ones_like, nnx.state(disc, nnx.Param))
+        opt.update(disc, grads)
+        moved.append(max(float(np.max(np.abs(a - b))) for a, b in zip(before, leaves(disc, nnx.Param), strict=True)))
+    np.testing.assert_allclose(moved, [1e-4, 1e-3], rtol=1e-3)
+
+
+@pytest.mark.parametrize("kwargs, needle", [({"lr": -1e-3}, "lr must be a finite number >= 0"), ({"lr": float("nan")}, "lr must be"),
+                                            ({"beta1": 1.0}, r"beta1 must be in \[0, 1\)")])
+def test_make_optimizer_names_the_bad_rate(nets, kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        training.make_optimizer(nets[1], **kwargs)
+
+
+# ----------------------------------------------------------------------------- issue 20 §2: fused == public
+def test_fused_iteration_equals_the_public_steps(bundled):
+    """What the trainer runs (train_iteration, one jit) is what the notebooks teach (the two public steps)."""
+    x, y = _real_batch(bundled, n=8)
+    key = jax.random.key(7)
+    key_d_step, key_g_step = jax.random.split(key)      # train_iteration splits its key this way
+    runs = []
+    for fused in (True, False):
+        gen, disc = models.Generator(rngs=nnx.Rngs(0)), models.Discriminator(rngs=nnx.Rngs(1))
+        g_opt, d_opt = training.make_optimizer(gen), training.make_optimizer(disc)
+        if fused:
+            m = nnx.jit(training.train_iteration, static_argnames="explicit")(gen, disc, g_opt, d_opt, x, y, key,
+                                                                               explicit=True)
+        else:
+            dm = training.discriminator_step(gen, disc, d_opt, x, y, key_d_step)
+            gm = training.generator_step(gen, disc, g_opt, 2 * len(y), key_g_step)
+            m = {**{f"d_{k}": v for k, v in dm.items()}, **{f"g_{k}": v for k, v in gm.items()}}
+        runs.append((jax.device_get(m), leaves(gen) + leaves(disc) + leaves(g_opt) + leaves(d_opt)))
+    (m_fused, s_fused), (m_public, s_public) = runs
+    assert set(m_fused) == set(m_public) and len(m_fused) >= 10
+    for k in m_fused:
+        np.testing.assert_allclose(m_fused[k], m_public[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    assert len(s_fused) == len(s_public) > 20
+    for a, b in zip(s_fused, s_public, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- issue 22 §5: the public API
+def test_bad_arguments_are_named_before_anything_runs(nets, bundled):
+    """Each bad argument raises ValueError naming it, and leaves the networks and optimizers as they were."""
+    gen, disc, g_opt, d_opt = nets
+    x, y = _real_batch(bundled, n=4)
+    before = leaves(gen) + leaves(disc) + leaves(g_opt) + leaves(d_opt)
+    cases = [
+        (lambda: training.train_iteration(gen, disc, g_opt, d_opt, x, y.at[0].set(10), jax.random.key(0)),
+         r"real_labels must be in 0\.\.9, got values in \d+\.\.10"),
+        (lambda: training.generator_step(gen, disc, g_opt, 8, jax.random.key(0), soft_one=float("nan")),
+         r"soft_one must be a number in \(0, 1\]"),
+        (lambda: training.generator_step(gen, disc, g_opt, 8, jax.random.key(0), soft_one=1.5), "soft_one must be"),
+        (lambda: training.discriminator_step(gen, disc, d_opt, x, y, jax.random.key(0), soft_one=0.0), "soft_one must be"),
+        (lambda: training.generator_step(gen, disc, g_opt, 2**40, jax.random.key(0)),
+         "batch_size must be at most 131,072"),
+        (lambda: training.discriminator_step(gen, disc, d_opt, x, y, 0), "key must be one PRNG key"),
+        (lambda: training.discriminator_step(gen, disc, d_opt, x, y, jax.random.split(jax.random.key(0))),
+         "key must be one PRNG key"),
+        (lambda: training.generator_step(gen, disc, g_opt, 8, "seed"), "key must be one PRNG key"),
+        (lambda: training.generator_step(gen, disc, g_opt, 8, jax.random.key(0),
+                                         weights=training.LossWeights(-1.0, 1.0)), "weights.realness must be"),
+        (lambda: training.update_ema(nnx.clone(gen), gen, 5), r"decay must be a number in \[0, 1\)"),
+        (lambda: training.update_ema(nnx.clone(gen), gen, -0.1), "decay must be"),
+        (lambda: training.update_ema(nnx.clone(gen), gen, 1.0), "decay must be"),
+    ]
+    for call, needle in cases:
+        with pytest.raises(ValueError, match=needle):
+            call()
+    for a, b in pairs(before, leaves(gen) + leaves(disc) + leaves(g_opt) + leaves(d_opt)):
+        assert np.array_equal(a, b)
+    # a legacy raw key is still a key; the optimizer works after all the refusals above
+    m = training.generator_step(gen, disc, g_opt, 8, jax.random.PRNGKey(0))
+    assert np.isfinite(float(m["loss"]))
