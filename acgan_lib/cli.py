@@ -443,10 +443,10 @@ def _check_export_target(target: Path, run: Path, what: str) -> None:
     """Refuse to export into the package, into (or over) the run, or over a directory that is not an export."""
     from . import files
 
-    files.check_output(target, what)
     if files.inside(target, run) or files.inside(run, target):
         raise UserError(f"{what} {target} is inside the run {run} (or contains it); exporting there would "
                         f"overwrite the run's checkpoints or logs. Choose a directory outside the run")
+    files.check_output(target, what)
     if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not files.is_export(target))):
         raise UserError(f"{what} {target} exists and is not an earlier export (it has no {EXPORT_MARKER}); "
                         f"choose a new or empty directory")
