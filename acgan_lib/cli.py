@@ -489,7 +489,9 @@ def cmd_export(args) -> int:
 
     meta, ckpt = checkpoint.load_newest_valid(source, build, log=_warn, verb="using")
     gen = made["generator_ema" if args.ema else "generator"]
-    disc = made.get("discriminator") or (checkpoint.load_discriminator(disc_source, log=_warn) if disc_out else None)
+    disc = made.get("discriminator")
+    if disc_out and disc is None:
+        disc = checkpoint.load_discriminator(disc_source, log=_warn)
     # re-exporting an export keeps the original run's provenance
     prov = dict(meta["provenance"]) if isinstance(meta.get("provenance"), dict) else \
         {k: meta.get(k) for k in ("command", "step", "epoch", "data_source", "train_seconds", "machine", "config")}
