@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = _HelpWithDefaults
     p = argparse.ArgumentParser(prog="python -m acgan_lib", description="ACGAN on MNIST (JAX / Flax NNX).",
                                 epilog="exit codes: 0 ok, 2 bad input or environment, 3 training diverged, "
-                                       "130 interrupted", formatter_class=fmt)
+                                       "130 interrupted (Ctrl-C or SIGTERM)", formatter_class=fmt)
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train an ACGAN, writing checkpoints, samples and logs to --out",
