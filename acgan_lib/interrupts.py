@@ -10,6 +10,11 @@
   nothing to save and the signal raises at once.  That case matters: the first step includes
   XLA's compilation of the training iteration, minutes on a busy 2-core machine, and waiting for
   it is what made ``Ctrl-C`` during start-up look like a hang (issue 22 §3).
+* A signal that arrives while a garbage-collector callback or a ``__del__`` runs (JAX registers
+  one, ``_xla_gc_callback``) must not raise there: Python prints such an exception as "Exception
+  ignored" and drops it, and the command went on as if nothing had happened (seen: a SIGTERM
+  during start-up, then a 500-step run to the end).  The handler re-sends the signal 50 ms later
+  instead, once the finaliser is done.
 * After an interrupt the process leaves through :func:`exit_now` (``os._exit``) once the output
   is flushed: the clean-up has run by then, and a normal interpreter shutdown while XLA threads
   still compile or compute can block for minutes or crash.
@@ -17,17 +22,43 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import sys
+import threading
 from typing import Callable, Iterator
 
 EXIT_INTERRUPTED = 130
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+REDELIVER_S = 0.05
+
+
+def _inside_finaliser(frame) -> bool:
+    """True while a ``__del__`` or a garbage-collector callback runs (exceptions there are dropped)."""
+    callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    while frame is not None:
+        if frame.f_code.co_name == "__del__" or frame.f_code in callbacks:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _deferred(signum: int, frame) -> bool:
+    """Inside a finaliser: send ``signum`` again shortly (then handled normally) and say so."""
+    if not _inside_finaliser(frame):
+        return False
+    timer = threading.Timer(REDELIVER_S, os.kill, (os.getpid(), signum))
+    timer.daemon = True
+    timer.start()
+    return True
+
+
 def _raise(signum, frame) -> None:
-    raise KeyboardInterrupt
+    if not _deferred(signum, frame):
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -53,7 +84,10 @@ def raising() -> contextlib.AbstractContextManager[None]:
 
 def routed(on_signal: Callable[[int], None]) -> contextlib.AbstractContextManager[None]:
     """Inside the block SIGINT and SIGTERM call ``on_signal(signum)`` (which may raise KeyboardInterrupt)."""
-    return _handlers(lambda signum, frame: on_signal(signum))
+    def handler(signum, frame):
+        if not _deferred(signum, frame):
+            on_signal(signum)
+    return _handlers(handler)
 
 
 def ignored() -> contextlib.AbstractContextManager[None]:

@@ -420,9 +420,9 @@ class Trainer:
         finished = [False]    # has a step of this call finished? Before that there is nothing to save
 
         def signal_received(signum: int) -> None:
+            self._stop_signal = signum
             if not finished[0]:   # e.g. still compiling the first step (minutes under load): stop now
                 raise KeyboardInterrupt
-            self._stop_signal = signum
 
         with files.RunLock(self.out, log=self.log), interrupts.routed(signal_received), \
                 tqdm(total=end, initial=self.step, disable=not progress, unit="it", dynamic_ncols=True) as bar:

@@ -344,6 +344,48 @@ def test_ctrl_c_before_the_loop_starts(tmp_path, small_dir, sig):
     assert not out.exists() or "interrupted at step" in err     # nothing written when no step finished
 
 
+@pytest.mark.parametrize("where", ["gc_callback", "__del__"])
+def test_a_signal_during_a_finaliser_is_not_lost(where):
+    """The second cause of the start-up "hang" (1 run in 16 after the first fix): a SIGTERM handled inside
+    JAX's garbage-collector callback raised KeyboardInterrupt there, Python printed "Exception ignored"
+    and dropped it, and training ran all 500 steps. The handler now sends the signal again afterwards."""
+    import gc
+
+    from acgan_lib import interrupts
+
+    sent = []
+
+    def deliver_now():
+        if not sent:
+            sent.append(1)
+            os.kill(os.getpid(), signal.SIGTERM)   # handled while the finaliser runs
+            time.sleep(0.01)
+
+    class Finalised:
+        def __del__(self):
+            deliver_now()
+
+    def callback(phase, info):
+        if phase == "start":
+            deliver_now()
+
+    interrupted = False
+    with interrupts.raising():
+        try:
+            if where == "gc_callback":
+                gc.callbacks.append(callback)
+                try:
+                    gc.collect()
+                finally:
+                    gc.callbacks.remove(callback)
+            else:
+                Finalised()
+            time.sleep(2)                             # the re-sent signal arrives in here
+        except KeyboardInterrupt:
+            interrupted = True
+    assert sent == [1] and interrupted
+
+
 # in-process: faults that cannot be caused from outside (a full disk, a failed download, a bug)
 def test_disk_full_while_writing_npz_leaves_nothing(tmp_path, monkeypatch, capsys):
     import errno
