@@ -654,4 +654,6 @@ def test_demo_exits_130_on_sigterm_like_every_command(tmp_path):
     assert line.startswith("ACGAN demo on http://127.0.0.1:"), line + proc.stderr.read()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "stopped" in out and "Traceback" not in err, err
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    # "stopped" once serving; the CLI's line if the signal lands between the printed URL and serve_forever
+    assert "stopped" in out or "interrupted before demo finished" in err
