@@ -227,9 +227,11 @@ plt.show()
 # ## 4. Checkpoints and exact resume
 #
 # The trainer wrote a checkpoint (both networks, both optimizer states, the batch-norm
-# statistics, the step and the config) at the end. Every random number of step `t` comes from
-# `fold_in(key(seed), t)` and every epoch's shuffle from `fold_in(key(seed + 1), epoch)`, so a
-# run restored from a checkpoint computes exactly what the original would have.
+# statistics, the step and the config) at the end. The seed's key is split once into one key
+# per purpose (`trainer.run_keys`: initialisation, shuffle, steps, sample grid), so no key is
+# used twice; every random number of step `t` comes from `fold_in(steps, t)` and every epoch's
+# shuffle from `fold_in(shuffle, epoch)`, so a run restored from a checkpoint computes exactly
+# what the original would have.
 
 # %%
 for p in sorted(out.rglob("*"))[:12]:

@@ -203,13 +203,13 @@ plt.tight_layout()
 plt.show()
 spans = losses[1].max(axis=0) - losses[1].min(axis=0)
 print("y-range of each panel:", {k: f"{s:.4f}" for k, s in zip(trainer.LOSS_KEYS, spans)})
-assert spans[-1] < 0.002 < min(spans[:-1])
+assert max(worst.values()) < 0.01 * min(spans)   # under 1% of the smallest panel's y-range
 
 # %% [markdown]
 # Nearly equal: the losses agree to a few times $10^{-5}$ — the rounding of section 3, grown a
-# little through three updates — so the run *is* the single-device recipe. In three panels the
-# curves lie on top of each other; the generator's class loss barely moves in three iterations
-# (its panel spans less than 0.002), so there the same $10^{-5}$ differences become visible.
+# little through three updates — so the run *is* the single-device recipe. In every panel the
+# curves lie on top of each other: the largest difference is under 1% of the smallest panel's
+# y-range.
 #
 # ## 4. Checkpoints do not know the device count
 #
