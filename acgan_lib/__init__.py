@@ -10,7 +10,8 @@ Modules, one concern each:
 * judging and showing: ``judge`` (the independent digit classifier), ``evaluation``
   (sample-quality metrics), ``summary`` (layer tables), ``plotting``, ``demo`` (the local web page);
 * plumbing: ``data`` (MNIST loading), ``pretrained`` (the shipped weights), ``files`` (atomic
-  writes, the run lock), ``compile_cache`` (compiled programs kept on disk), ``exercises``
+  writes, the run lock, where commands may write), ``interrupts`` (Ctrl-C / SIGTERM: exit 130),
+  ``compile_cache`` (compiled programs kept on disk), ``exercises``
   (the notebooks' checked exercises), ``cli`` (``python -m acgan_lib``).
 """
 __version__ = "0.1.0"

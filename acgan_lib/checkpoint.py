@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 import warnings
 import zipfile
@@ -33,6 +34,9 @@ from . import files, models
 FORMAT_VERSION = 1
 LATEST = "LATEST"
 PREFIX = "ckpt-"
+MAX_STEP = 10**8 - 1            # ckpt-<step> has eight digits
+MAX_LATENT_DIM = 10_000
+MAX_CLASSES = 1_000
 # Random-number stream state is not saved: every step derives its keys from (seed, step).
 SAVED = nnx.Not(nnx.RngState)
 
@@ -72,11 +76,19 @@ def restore_arrays(obj: Any, arrays: Mapping[str, np.ndarray], name: str, where:
         if tuple(val.shape) != tuple(np.shape(cur)):
             raise CheckpointError(f"{where}: {name}{key} has shape {tuple(val.shape)} in the checkpoint "
                                   f"but {tuple(np.shape(cur))} in the model")
-        if np.issubdtype(val.dtype, np.inexact) and not np.isfinite(val).all():
-            raise DamagedCheckpoint(f"{where}: {name}{key} contains NaN or inf ({int((~np.isfinite(val)).sum())} "
-                                    f"of {val.size} values); these weights are unusable, load an earlier "
-                                    f"checkpoint")
-        new.append(jnp.asarray(val, dtype=jnp.asarray(cur).dtype))
+        if not (np.issubdtype(val.dtype, np.number) or val.dtype == np.bool_) or np.iscomplexobj(val):
+            raise DamagedCheckpoint(f"{where}: {name}{key} is stored as {val.dtype} (not numbers); the checkpoint "
+                                    f"is damaged, load an earlier one")
+        want = jnp.asarray(cur).dtype
+        with np.errstate(over="ignore", invalid="ignore"):
+            conv = val.astype(want)      # finiteness is what the model will compute with: 1e39 is inf in float32
+        if np.issubdtype(conv.dtype, np.inexact) and not np.isfinite(conv).all():
+            raise DamagedCheckpoint(f"{where}: {name}{key} contains NaN or inf as {conv.dtype} "
+                                    f"({int((~np.isfinite(conv)).sum())} of {conv.size} values); these weights are "
+                                    f"unusable, load an earlier checkpoint")
+        if np.issubdtype(want, np.integer) and not np.array_equal(conv, val):
+            raise DamagedCheckpoint(f"{where}: {name}{key} does not fit {want}; the checkpoint is damaged")
+        new.append(jnp.asarray(conv))
     extra = set(arrays) - {jax.tree_util.keystr(p) for p, _ in leaves}
     if extra:
         raise CheckpointError(f"{where}: the checkpoint has {name} arrays the model lacks: {sorted(extra)[:3]}")
@@ -150,10 +162,11 @@ def resolve(path: str | Path) -> Path:
         problem = ""
         try:
             name = json.loads(latest.read_text())["checkpoint"]
-            cand = root / str(name)
-            if (cand / "meta.json").is_file() and (cand / "arrays.npz").is_file():
+            # a bare name of a checkpoint in this folder: never a path that leaves the run
+            cand = next((c for c in found if c.name == name), None) if isinstance(name, str) else None
+            if cand is not None:
                 return cand
-            problem = f"names {name!r}, which is not a complete checkpoint"
+            problem = f"names {name!r}, which is not a complete checkpoint in {root}"
         except (OSError, ValueError, KeyError, TypeError) as e:
             problem = f"is unreadable ({type(e).__name__})"
         warnings.warn(f"{latest} {problem}; using the newest complete checkpoint, {found[-1].name}",
@@ -172,7 +185,44 @@ def _read_meta_file(ckpt: Path) -> dict:
     if not isinstance(meta, dict) or not isinstance(meta.get("config", {}), dict) \
             or not isinstance(meta.get("objects", []), list):
         raise DamagedCheckpoint(f"{f}: expected a JSON object with a 'config' object and an 'objects' list")
+    validate_meta(meta, ckpt)
     return meta
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_meta(meta: Mapping[str, Any], ckpt: Path) -> None:
+    """Check what a checkpoint's ``meta.json`` says before anything uses it (DamagedCheckpoint otherwise).
+
+    ``step``: a whole number in 0..:data:`MAX_STEP`, equal to the number in the directory name
+    ``ckpt-<step>``; ``objects``: names; ``config.latent_dim`` in 1..:data:`MAX_LATENT_DIM` and
+    ``config.num_classes`` in 2..:data:`MAX_CLASSES` where present; ``epoch`` a whole number >= 0.
+    """
+    f = Path(ckpt) / "meta.json"
+    version = meta.get("format_version", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{f}: format version {version!r}; this acgan_lib reads version {FORMAT_VERSION} "
+                              f"(was it written by another version of acgan_lib?)")
+    step = meta.get("step")
+    if not _whole(step) or not 0 <= step <= MAX_STEP:
+        raise DamagedCheckpoint(f"{f}: step must be a whole number in 0..{MAX_STEP}, got {step!r}; "
+                                f"the checkpoint is damaged")
+    name = Path(ckpt).name
+    if name.startswith(PREFIX) and name[len(PREFIX):].isdigit() and int(name[len(PREFIX):]) != step:
+        raise DamagedCheckpoint(f"{f}: step {step} does not match the directory name {name}; "
+                                f"the checkpoint is damaged")
+    if not all(isinstance(o, str) for o in meta.get("objects", [])):
+        raise DamagedCheckpoint(f"{f}: 'objects' must list names, got {meta.get('objects')!r}")
+    epoch = meta.get("epoch", 0)
+    if not _whole(epoch) or epoch < 0:
+        raise DamagedCheckpoint(f"{f}: epoch must be a whole number >= 0, got {epoch!r}; the checkpoint is damaged")
+    cfg = meta.get("config", {})
+    for key, lo, hi in (("latent_dim", 1, MAX_LATENT_DIM), ("num_classes", 2, MAX_CLASSES)):
+        if key in cfg and (not _whole(cfg[key]) or not lo <= cfg[key] <= hi):
+            raise DamagedCheckpoint(f"{f}: config {key} must be a whole number in {lo}..{hi}, got {cfg[key]!r}; "
+                                    f"the checkpoint is damaged")
 
 
 def read_meta(path: str | Path) -> dict:
@@ -238,34 +288,55 @@ def load(path: str | Path, objects: Mapping[str, Any], check_config: Mapping[str
     return meta
 
 
-def load_newest_valid(path: str | Path, objects: Mapping[str, Any],
+def candidates(path: str | Path) -> list[Path]:
+    """The checkpoints ``path`` may mean, best first: a checkpoint directory alone; for a run (or a
+    checkpoints root) the one LATEST names, then the other complete ones, newest first."""
+    newest = resolve(path)
+    p = Path(path).expanduser()
+    if (p / "meta.json").is_file():          # the user named this checkpoint: no other will do
+        return [newest]
+    return [newest] + [c for c in reversed(complete_checkpoints(newest.parent)) if c != newest]
+
+
+Objects = Mapping[str, Any] | Callable[[dict, Path], Mapping[str, Any]]
+
+
+def load_newest_valid(path: str | Path, objects: Objects,
                       check_meta: Callable[[dict, Path], None] | None = None,
-                      log: Callable[[str], None] = print) -> tuple[dict, Path]:
+                      log: Callable[[str], None] = print, verb: str = "resuming from") -> tuple[dict, Path]:
     """Load the newest checkpoint under ``path`` that is not damaged; return ``(meta, checkpoint dir)``.
 
-    A damaged newest checkpoint (what a crash or a full disk can leave) is skipped with a message
-    through ``log`` naming it and the one used instead.  ``check_meta(meta, ckpt)`` may raise
-    CheckpointError to refuse a checkpoint (e.g. a config mismatch); that error is not skipped.
-    Raises the newest checkpoint's DamagedCheckpoint when none is usable.
+    ``objects``: name -> nnx object, or a function ``(meta, ckpt) -> objects`` that builds them
+    from a validated meta (e.g. a generator of the saved latent_dim).  A damaged newest
+    checkpoint (what a crash, a full disk or an edited ``meta.json`` can leave) is skipped with a
+    message through ``log`` naming it and the one used instead; a path naming one checkpoint
+    directory has no fallback.  ``check_meta(meta, ckpt)`` may raise CheckpointError to refuse a
+    checkpoint (e.g. a config mismatch); that error is not skipped.  Raises the newest
+    checkpoint's DamagedCheckpoint when none is usable.
     """
-    newest = resolve(path)
-    candidates = [newest] + [c for c in reversed(complete_checkpoints(newest.parent)) if c != newest]
+    found = candidates(path)
+    newest = found[0]
     first_error: DamagedCheckpoint | None = None
-    for ckpt in candidates:
+    for ckpt in found:
         try:
             meta = _read_meta_file(ckpt)
             if check_meta:
                 check_meta(meta, ckpt)
-            load(ckpt, objects)
+            load(ckpt, objects(meta, ckpt) if callable(objects) else objects)
         except DamagedCheckpoint as e:
             first_error = first_error or e
-            log(f"warning: skipping a damaged checkpoint: {e}")
+            if len(found) > 1:
+                log(f"warning: skipping a damaged checkpoint: {e}")
             continue
         if ckpt != newest:
-            log(f"warning: the newest checkpoint {newest.name} is damaged; resuming from {ckpt.name}, "
+            log(f"warning: the newest checkpoint {newest.name} is damaged; {verb} {ckpt.name}, "
                 f"the newest valid one")
         return meta, ckpt
     raise first_error
+
+
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def save_generator(path: str | Path, gen: models.Generator, provenance: Mapping[str, Any] | None = None) -> Path:
@@ -274,23 +345,36 @@ def save_generator(path: str | Path, gen: models.Generator, provenance: Mapping[
     return save(path, 0, {"generator": gen}, {"config": cfg, "provenance": dict(provenance or {})}, keep=None)
 
 
-def load_generator(path: str | Path, conv_impl: models.ConvImpl = "auto") -> models.Generator:
-    """A Generator built with the checkpoint's latent_dim / num_classes and its weights (inference mode)."""
-    ckpt = resolve(path)
-    meta = _read_meta_file(ckpt)
-    gen = models.Generator(config_value(meta, "latent_dim", int, models.LATENT_DIM, ckpt),
-                           config_value(meta, "num_classes", int, models.NUM_CLASSES, ckpt),
-                           rngs=nnx.Rngs(0), conv_impl=conv_impl)
-    load(path, {"generator": gen})
+def load_generator(path: str | Path, conv_impl: models.ConvImpl = "auto",
+                   log: Callable[[str], None] = _warn) -> models.Generator:
+    """A Generator built with the checkpoint's latent_dim / num_classes and its weights (inference mode).
+
+    For a run directory, a damaged newest checkpoint is skipped for the newest valid one (a
+    message through ``log``, stderr by default)."""
+    made: dict[str, models.Generator] = {}
+
+    def build(meta: dict, ckpt: Path) -> dict:
+        made["generator"] = models.Generator(config_value(meta, "latent_dim", int, models.LATENT_DIM, ckpt),
+                                             config_value(meta, "num_classes", int, models.NUM_CLASSES, ckpt),
+                                             rngs=nnx.Rngs(0), conv_impl=conv_impl)
+        return made
+
+    load_newest_valid(path, build, log=log, verb="using")
+    gen = made["generator"]
     gen.eval()
     return gen
 
 
-def load_discriminator(path: str | Path) -> models.Discriminator:
+def load_discriminator(path: str | Path, log: Callable[[str], None] = _warn) -> models.Discriminator:
     """A Discriminator with the weights saved by ``python -m acgan_lib export --discriminator-out`` (eval mode)."""
-    ckpt = resolve(path)
-    disc = models.Discriminator(config_value(_read_meta_file(ckpt), "num_classes", int, models.NUM_CLASSES, ckpt),
-                                rngs=nnx.Rngs(0))
-    load(path, {"discriminator": disc})
+    made: dict[str, models.Discriminator] = {}
+
+    def build(meta: dict, ckpt: Path) -> dict:
+        made["discriminator"] = models.Discriminator(config_value(meta, "num_classes", int, models.NUM_CLASSES, ckpt),
+                                                     rngs=nnx.Rngs(0))
+        return made
+
+    load_newest_valid(path, build, log=log, verb="using")
+    disc = made["discriminator"]
     disc.eval()
     return disc

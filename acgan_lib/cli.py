@@ -17,9 +17,14 @@ Commands:
 Exit codes: 0 success; 2 a problem with the input or the environment (bad option, missing or
 damaged file, no space, no permission, a run directory in use), reported as one line
 ``error: ...`` on stderr naming the problem and the fix, with nothing half-written; 3 training
-diverged (a loss became NaN/inf or exceeded ``trainer.DIVERGENCE_LIMIT``); 130 interrupted
-(Ctrl-C / SIGTERM; a training run saves a checkpoint first).  Anything else is a bug and keeps
-its Python traceback.
+diverged (a loss became NaN/inf or exceeded ``trainer.DIVERGENCE_LIMIT``); 130 interrupted by
+Ctrl-C or SIGTERM, in every command including ``demo`` (a training run saves a checkpoint first,
+unless no step has finished yet; see :mod:`acgan_lib.interrupts`).  Anything else is a bug and
+keeps its Python traceback.
+
+Where commands write: never inside the installed package (its shipped weights, judge and data
+are read-only; see :func:`acgan_lib.files.check_output`) and never inside a run's
+``checkpoints/``.  ``~`` in a path means the home folder, quoted or not.
 """
 from __future__ import annotations
 
@@ -27,15 +32,19 @@ import argparse
 import dataclasses
 import errno
 import json
+import os
 import sys
 import time
 import warnings
 from pathlib import Path
 
-EXIT_OK, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 2, 3, 130
+from .files import EXPORT_MARKER
+
+EXIT_OK, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 2, 3, 130   # = interrupts.EXIT_INTERRUPTED
 MAX_SEED = 2**31 - 1           # jax.random.key takes an int32 seed (= config.MAX_SEED)
 MAX_LATENT_DIM = 10_000
 MAX_PER_CLASS = 10_000
+MAX_PNG_PER_CLASS = 100         # rows of a PNG grid; more digits go to an .npz file
 
 
 class UserError(Exception):
@@ -64,15 +73,26 @@ _eval_per_class = _number(int, lambda v: 2 <= v <= MAX_PER_CLASS,
                           f"in 2..{MAX_PER_CLASS} (the metrics compare pairs of samples)")
 
 
+def _path(text: str) -> str:
+    """A path option: ``~`` means the home folder even when the shell did not expand it (quoted)."""
+    return os.path.expanduser(text)
+
+
+def _checkpoint_path(text: str) -> str:
+    return text if text == "pretrained" else _path(text)
+
+
 def _data_source(text: str) -> str:
-    if text in ("auto", "bundled", "full") or Path(text).expanduser().is_dir():
+    if text in ("auto", "bundled", "full"):
         return text
+    if Path(_path(text)).is_dir():
+        return _path(text)
     raise argparse.ArgumentTypeError(f"must be auto, bundled, full or an existing directory, got {text!r}")
 
 
 def _writable_dir(text: str) -> str:
     """An output directory that exists and is writable, or can be created (checked, not created)."""
-    path = Path(text).expanduser()
+    path = Path(_path(text))
     probe = path
     while not probe.exists():
         if probe.parent == probe:
@@ -86,7 +106,7 @@ def _writable_dir(text: str) -> str:
             pass
     except OSError as e:
         raise argparse.ArgumentTypeError(f"cannot write to {probe} ({e.strerror or e})") from None
-    return text
+    return str(path)
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -118,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = _HelpWithDefaults
     p = argparse.ArgumentParser(prog="python -m acgan_lib", description="ACGAN on MNIST (JAX / Flax NNX).",
                                 epilog="exit codes: 0 ok, 2 bad input or environment, 3 training diverged, "
-                                       "130 interrupted", formatter_class=fmt)
+                                       "130 interrupted (Ctrl-C or SIGTERM)", formatter_class=fmt)
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train an ACGAN, writing checkpoints, samples and logs to --out",
@@ -128,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after this many iterations in total (a checkpoint is saved); default: no limit")
     t.add_argument("--data", type=_data_source, default="auto",
                    help="auto (full MNIST if cached/downloadable, else bundled), bundled, full, or a directory")
-    t.add_argument("--data-dir", default=None,
+    t.add_argument("--data-dir", type=_path, default=None,
                    help="where full MNIST is cached; default: $ACGAN_DATA_DIR or ~/.cache/acgan_lib/mnist")
     t.add_argument("--out", type=_writable_dir, default="runs/acgan", help="run directory")
     t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
@@ -137,11 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     g = sub.add_parser("generate", help="draw digits from a trained generator", formatter_class=fmt)
-    g.add_argument("--checkpoint", required=True, help="checkpoint, run directory, or 'pretrained'")
+    g.add_argument("--checkpoint", type=_checkpoint_path, required=True,
+                   help="checkpoint, run directory, or 'pretrained'")
     g.add_argument("--labels", type=int, nargs="+", default=None, help="classes to draw; default: all")
     g.add_argument("--per-class", type=_per_class, default=1, help="samples per class")
     g.add_argument("--seed", type=_seed, default=0, help="random seed of the latent vectors")
-    g.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npz (images, labels)")
+    g.add_argument("--out", type=_path, required=True,
+                   help=f"FILE.png (a grid, at most {MAX_PNG_PER_CLASS} per class) or FILE.npz (images, labels)")
 
     sub.add_parser("info", help="layer and parameter summary of both networks", formatter_class=fmt).add_argument(
         "--latent-dim", type=_latent_dim, default=100, help="length of the latent vector z")
@@ -155,10 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("export", help="export a run's generator (and discriminator) as standalone weights",
                        formatter_class=fmt)
-    x.add_argument("--checkpoint", required=True, help="run directory or checkpoint")
+    x.add_argument("--checkpoint", type=_checkpoint_path, required=True,
+                   help="run directory, checkpoint, or 'pretrained'")
     x.add_argument("--generator-out", required=True, type=_writable_dir,
                    help="new directory for the generator (outside the run; replaced as a whole if it "
-                        "holds an earlier export)")
+                        f"holds an earlier export, i.e. has the {EXPORT_MARKER} an export writes)")
     x.add_argument("--discriminator-out", default=None, type=_writable_dir,
                    help="new directory for the discriminator; default: not exported")
     x.add_argument("--ema", action="store_true",
@@ -168,16 +191,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "and write PROVENANCE.md")
 
     e = sub.add_parser("evaluate", help="score a generator with the digit judge", formatter_class=fmt)
-    e.add_argument("--checkpoint", required=True, help="checkpoint, run directory, or 'pretrained'")
+    e.add_argument("--checkpoint", type=_checkpoint_path, required=True,
+                   help="checkpoint, run directory, or 'pretrained'")
     e.add_argument("--per-class", type=_eval_per_class, default=100, help="generated digits per class")
     e.add_argument("--seed", type=_seed, default=0, help="random seed of the latent vectors")
-    e.add_argument("--json", default=None,
-                   help="write the metrics here; default: <checkpoint>/evaluation.json, or ./evaluation.json "
-                        "for the installed package's checkpoints (e.g. pretrained), which are never written to")
+    e.add_argument("--json", type=_path, default=None,
+                   help="write the metrics here; default: RUN/evaluation-ckpt-N.json for a run's checkpoint "
+                        "(outside checkpoints/, so it outlives the checkpoint), EXPORT/evaluation.json for an "
+                        "export, or ./evaluation.json for the installed package's checkpoints (e.g. "
+                        "pretrained), which are never written to")
 
     d = sub.add_parser("demo", help="serve a local web page: pick a class, move z sliders, see the digit",
                        formatter_class=fmt)
-    d.add_argument("--checkpoint", default="pretrained", help="checkpoint, run directory, or 'pretrained'")
+    d.add_argument("--checkpoint", type=_checkpoint_path, default="pretrained",
+                   help="checkpoint, run directory, or 'pretrained'")
     d.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1: this machine only)")
     d.add_argument("--port", type=_number(int, lambda v: 0 <= v <= 65535, "in 0..65535"), default=8000,
                    help="TCP port (0: any free port)")
@@ -194,19 +221,70 @@ def _resolve_checkpoint(text: str) -> Path:
     return pretrained.GENERATOR_DIR if text == "pretrained" else Path(text)
 
 
-def _inside(path: Path, root: Path) -> bool:
-    """``path`` is ``root`` or lies under it (both resolved)."""
-    path, root = Path(path).expanduser().resolve(), Path(root).expanduser().resolve()
-    return path == root or root in path.parents
+def _load_generator(path: Path):
+    """(generator in inference mode, its checkpoint's meta, the checkpoint dir); for a run, a damaged
+    newest checkpoint is skipped for the newest valid one (a warning line on stderr)."""
+    from flax import nnx
+
+    from . import checkpoint, models
+
+    made = {}
+
+    def build(meta, ckpt):
+        made["generator"] = models.Generator(
+            checkpoint.config_value(meta, "latent_dim", int, models.LATENT_DIM, ckpt),
+            checkpoint.config_value(meta, "num_classes", int, models.NUM_CLASSES, ckpt), rngs=nnx.Rngs(0))
+        return made
+
+    meta, ckpt = checkpoint.load_newest_valid(path, build, log=_warn, verb="using")
+    made["generator"].eval()
+    return made["generator"], meta, ckpt
+
+
+def _warn(message: str) -> None:
+    print(message if message.startswith(("warning:", "note:")) else f"warning: {message}", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- train
+def _check_run_dir(out: Path) -> None:
+    """``train --out``: not in the package, not inside checkpoints, not an export or a bare checkpoints folder."""
+    from . import files
+
+    files.check_output(out, "--out")
+    if files.is_export(out) or files.is_checkpoints_root(out):
+        raise UserError(f"--out {out} is an export or a folder of checkpoints, not a run directory; train into "
+                        f"a new --out (a run keeps its checkpoints in OUT/checkpoints/)")
+
+
+def _trim_evaluations(out: Path, step: int) -> None:
+    """Keep only ``evaluation.jsonl`` lines of this run up to ``step`` (one run's rows, as losses.csv)."""
+    from . import files
+
+    path = out / "evaluation.jsonl"
+    if not path.exists():
+        return
+    lines = path.read_text(errors="replace").splitlines()
+    keep = []
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and 0 < row["step"] <= step:
+            keep.append(line)
+    if not keep:
+        path.unlink()
+    elif keep != lines:
+        files.write_text_atomic(path, "\n".join(keep) + "\n")
+
+
 def cmd_train(args) -> int:
     from . import checkpoint, data, files, trainer
 
     names = [f.name for f in dataclasses.fields(trainer.TrainConfig) if f.metadata.get("cli")]
     cfg = trainer.TrainConfig(**{n: getattr(args, n) for n in names})
     out = Path(args.out)
+    _check_run_dir(out)
     if not args.resume and (out / "checkpoints").is_dir() and checkpoint.complete_checkpoints(out / "checkpoints"):
         raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     ds = data.load_mnist(args.data, data_dir=args.data_dir)
@@ -221,6 +299,7 @@ def cmd_train(args) -> int:
                 tr.restore()
             except checkpoint.CheckpointError as e:
                 raise UserError(f"cannot resume: {e}") from None
+        _trim_evaluations(out, tr.step)
         on_log = _epoch_evaluator(tr) if args.eval_every_epoch else None
         t0 = time.perf_counter()
         try:
@@ -285,14 +364,18 @@ def cmd_generate(args) -> int:
     import jax
     import numpy as np
 
-    from . import checkpoint, files, models, plotting
+    from . import evaluation, files, plotting
 
     out = Path(args.out)
     if out.suffix not in (".png", ".npz"):
         raise UserError(f"--out must end in .png or .npz, got {out}")
-    gen = checkpoint.load_generator(_resolve_checkpoint(args.checkpoint))
+    if out.suffix == ".png" and args.per_class > MAX_PNG_PER_CLASS:
+        raise UserError(f"a PNG grid holds at most {MAX_PNG_PER_CLASS} digits per class (got --per-class "
+                        f"{args.per_class}); write FILE.npz for more")
+    files.check_output(out, "--out")
+    gen, _, _ = _load_generator(_resolve_checkpoint(args.checkpoint))
     labels = _labels_for(args, gen.num_classes)
-    images = models.generate(gen, labels, key=jax.random.key(args.seed))
+    images = evaluation.generate_in_chunks(gen, labels, jax.random.key(args.seed))
     if out.suffix == ".npz":
         with files.atomic_write(out, "wb") as f:
             np.savez(f, images=images.astype(np.float32), labels=labels)
@@ -321,21 +404,25 @@ def cmd_info(args) -> int:
     return EXIT_OK
 
 
-def cmd_evaluate(args) -> int:
-    from . import checkpoint, evaluation, files
+def _default_evaluation_json(ckpt: Path) -> Path:
+    """Where ``evaluate`` writes without --json: beside the checkpoint, never inside it (nor the package)."""
+    from . import files
 
-    path = _resolve_checkpoint(args.checkpoint)
-    gen = checkpoint.load_generator(path)
-    package = Path(__file__).resolve().parent
-    ckpt = checkpoint.resolve(path)
+    if files.inside(ckpt, files.PACKAGE_DIR):      # never write into the installed package
+        return Path.cwd() / "evaluation.json"
+    if ckpt.parent.name == "checkpoints":          # a run's checkpoint rotates out; its score stays
+        return ckpt.parent.parent / f"evaluation-{ckpt.name}.json"
+    return ckpt.parent / "evaluation.json"         # an export: EXPORT/evaluation.json
+
+
+def cmd_evaluate(args) -> int:
+    from . import evaluation, files
+
     if args.json:
-        target = Path(args.json)
-    elif _inside(ckpt, package):     # never write into the installed package
-        target = Path.cwd() / "evaluation.json"
-    else:
-        target = ckpt / "evaluation.json"
-    if _inside(target, package):
-        raise UserError(f"--json {target} lies inside the installed acgan_lib package; write it elsewhere")
+        files.check_output(args.json, "--json")
+    gen, _, ckpt = _load_generator(_resolve_checkpoint(args.checkpoint))
+    target = Path(args.json) if args.json else _default_evaluation_json(ckpt)
+    files.check_output(target, "--json")
     res = evaluation.evaluate_generator(gen, per_class=args.per_class, seed=args.seed)
     print(evaluation.format_report(res))
     files.write_json_atomic(target, res)
@@ -344,114 +431,181 @@ def cmd_evaluate(args) -> int:
 
 
 # ----------------------------------------------------------------------------- export
+SAMPLE_EPOCHS = (1, 2, 5, 10, 20, 40)      # sample grids an export copies (and the last one)
+
+
 def _run_root(ckpt: Path) -> Path:
     """The run directory a checkpoint belongs to (RUN for RUN/checkpoints/ckpt-N)."""
     return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
 
 
 def _check_export_target(target: Path, run: Path, what: str) -> None:
-    """Refuse to export into (or over) the run itself, or over a directory that is not an export."""
-    if _inside(target, run) or _inside(run, target):
+    """Refuse to export into the package, into (or over) the run, or over a directory that is not an export."""
+    from . import files
+
+    if files.inside(target, run) or files.inside(run, target):
         raise UserError(f"{what} {target} is inside the run {run} (or contains it); exporting there would "
                         f"overwrite the run's checkpoints or logs. Choose a directory outside the run")
-    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / "ckpt-00000000").is_dir())):
-        raise UserError(f"{what} {target} exists and is not an earlier export; choose a new or empty directory")
+    files.check_output(target, what)
+    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not files.is_export(target))):
+        raise UserError(f"{what} {target} exists and is not an earlier export (it has no {EXPORT_MARKER}); "
+                        f"choose a new or empty directory")
+
+
+def _marker(kind: str, ckpt: Path, step) -> dict:
+    return {"what": f"acgan_lib export: {kind}", "source_checkpoint": str(ckpt), "step": step,
+            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
 def cmd_export(args) -> int:
     from flax import nnx
 
-    from . import checkpoint, files, models
+    from . import checkpoint, files, models, pretrained
 
-    ckpt = checkpoint.resolve(args.checkpoint)
-    run = _run_root(ckpt)
+    source = _resolve_checkpoint(args.checkpoint)
+    run = _run_root(checkpoint.resolve(source))
     gen_out = Path(args.generator_out)
+    disc_out = Path(args.discriminator_out) if args.discriminator_out else None
     _check_export_target(gen_out, run, "--generator-out")
-    if args.discriminator_out:
-        _check_export_target(Path(args.discriminator_out), run, "--discriminator-out")
-        if _inside(Path(args.discriminator_out), gen_out) or _inside(gen_out, Path(args.discriminator_out)):
+    if disc_out:
+        _check_export_target(disc_out, run, "--discriminator-out")
+        if files.inside(disc_out, gen_out) or files.inside(gen_out, disc_out):
             raise UserError("--generator-out and --discriminator-out must be separate directories")
-    meta = checkpoint.read_meta(ckpt)
-    num_classes = checkpoint.config_value(meta, "num_classes", int, models.NUM_CLASSES, ckpt)
-    gen = models.Generator(checkpoint.config_value(meta, "latent_dim", int, models.LATENT_DIM, ckpt), num_classes,
-                           rngs=nnx.Rngs(0))
-    disc = models.Discriminator(num_classes, rngs=nnx.Rngs(0))
-    if args.ema and "generator_ema" not in meta.get("objects", []):
-        raise UserError(f"{ckpt} has no moving average of the generator; train (or resume) with "
-                        f"--ema-decay 0.999 to keep one, or export without --ema")
-    checkpoint.load(ckpt, {"generator_ema" if args.ema else "generator": gen, "discriminator": disc})
-    prov = {k: meta.get(k) for k in ("command", "step", "epoch", "data_source", "train_seconds", "config")}
+    # the shipped generator and discriminator live in two folders; a run keeps both in one checkpoint
+    disc_source = pretrained.DISCRIMINATOR_DIR if args.checkpoint == "pretrained" else None
+    made: dict = {}
+
+    def build(meta: dict, ckpt: Path) -> dict:
+        if args.ema and "generator_ema" not in meta.get("objects", []):
+            raise UserError(f"{ckpt} has no moving average of the generator; train (or resume) with "
+                            f"--ema-decay 0.999 to keep one, or export without --ema")
+        num_classes = checkpoint.config_value(meta, "num_classes", int, models.NUM_CLASSES, ckpt)
+        made.clear()
+        made["generator_ema" if args.ema else "generator"] = models.Generator(
+            checkpoint.config_value(meta, "latent_dim", int, models.LATENT_DIM, ckpt), num_classes, rngs=nnx.Rngs(0))
+        if disc_out and disc_source is None:
+            made["discriminator"] = models.Discriminator(num_classes, rngs=nnx.Rngs(0))
+        return made
+
+    meta, ckpt = checkpoint.load_newest_valid(source, build, log=_warn, verb="using")
+    gen = made["generator_ema" if args.ema else "generator"]
+    disc = made.get("discriminator")
+    if disc_out and disc is None:
+        disc = checkpoint.load_discriminator(disc_source, log=_warn)
+    # re-exporting an export keeps the original run's provenance
+    prov = dict(meta["provenance"]) if isinstance(meta.get("provenance"), dict) else \
+        {k: meta.get(k) for k in ("command", "step", "epoch", "data_source", "train_seconds", "machine", "config")}
     prov["source_checkpoint"] = str(ckpt)
-    prov["weights"] = (f"moving average of the generator (ema_decay={meta['config'].get('ema_decay')})"
-                       if args.ema else "the generator as trained")
-    with files.atomic_directory(gen_out) as tmp:     # the export appears as a whole, or not at all
-        checkpoint.save_generator(tmp, gen, prov)
+    if args.ema:
+        cfg = meta.get("config", {})
+        prov["weights"] = f"moving average of the generator (ema_decay={cfg.get('ema_decay')})"
+    else:
+        prov.setdefault("weights", "the generator as trained")
+    step = prov.get("step", meta["step"])
+    targets = [gen_out] + ([disc_out] if disc_out else [])
+    with files.atomic_directories(*targets) as tmps:   # both appear, or neither (a full disk leaves nothing)
+        checkpoint.save_generator(tmps[0], gen, prov)
+        files.write_json_atomic(tmps[0] / EXPORT_MARKER, _marker("generator", ckpt, step))
         if args.with_logs:
-            _copy_run_logs(run, tmp, gen_out, prov, args.ema)
-    print(f"generator (step {meta['step']}) -> {gen_out}")
-    if args.discriminator_out:
-        with files.atomic_directory(Path(args.discriminator_out)) as tmp:
-            checkpoint.save(tmp, 0, {"discriminator": disc},
-                            {"config": {"num_classes": num_classes}, "provenance": prov}, keep=None)
-        print(f"discriminator -> {args.discriminator_out}")
+            _copy_run_logs(run, tmps[0], gen_out, prov, args)
+        if disc_out:
+            checkpoint.save(tmps[1], 0, {"discriminator": disc},
+                            {"config": {"num_classes": disc.num_classes}, "provenance": prov}, keep=None)
+            files.write_json_atomic(tmps[1] / EXPORT_MARKER, _marker("discriminator", ckpt, step))
+    print(f"generator (step {step}) -> {gen_out}")
+    if disc_out:
+        print(f"discriminator -> {disc_out}")
     return EXIT_OK
 
 
-def _copy_run_logs(run: Path, dest: Path, final_dest: Path, prov: dict, ema: bool = False) -> None:
-    """Copy the loss log, evaluations and a few sample grids of ``run`` into ``dest`` (the export being built)."""
-    import jax
+def _epoch_of(path: Path) -> int | None:
+    """N for a sample grid ``epoch_N.png`` (None for any other name, e.g. ``epoch_final.png``)."""
+    digits = path.stem[len("epoch_"):]
+    return int(digits) if path.stem.startswith("epoch_") and digits.isdigit() else None
 
+
+def _number_fields(row, *keys) -> bool:
+    return isinstance(row, dict) and all(isinstance(row.get(k), (int, float)) and not isinstance(row.get(k), bool)
+                                         for k in keys)
+
+
+def _copy_run_logs(run: Path, dest: Path, final_dest: Path, prov: dict, args) -> None:
+    """Copy the loss log, evaluations and a few sample grids of ``run`` into ``dest`` (the export being
+    built) and write PROVENANCE.md listing exactly what was copied."""
     from . import files
 
+    copied = []
     for name in ("losses.csv", "evaluation.jsonl", "metadata.json"):
-        if (run / name).exists():
+        if (run / name).is_file():
             files.copy_file(run / name, dest / name)
-    shots = sorted((run / "samples").glob("epoch_*.png"))
+            copied.append(name)
+    shots = sorted((p for p in (run / "samples").glob("epoch_*.png") if _epoch_of(p) is not None), key=_epoch_of)
     if shots:
-        last = int(shots[-1].stem.split("_")[1])
-        keep = {e for e in (1, 2, 5, 10, 20, 40, last) if e <= last}
+        last = _epoch_of(shots[-1])
+        keep = {e for e in (*SAMPLE_EPOCHS, last) if e <= last}
         for p in shots:
-            if int(p.stem.split("_")[1]) in keep:
+            if _epoch_of(p) in keep:
                 files.copy_file(p, dest / "samples" / p.name)
-    minutes = (prov.get("train_seconds") or 0) / 60
-    lines = ["# Pretrained ACGAN generator", "",
+        copied.append("samples")
+    cfg = prov.get("config") if isinstance(prov.get("config"), dict) else {}
+    seconds = prov.get("train_seconds")
+    wall = f"{seconds / 60:.1f} minutes" if _number_fields(prov, "train_seconds") else "not recorded"
+    machine = prov.get("machine") or "machine not recorded"
+    what = "moving average of an ACGAN generator" if args.ema else "ACGAN generator"
+    lines = [f"# Exported {what}", "",
              "## Provenance", "",
              f"- command: `{prov.get('command') or 'unknown'}`",
              f"- data: {prov.get('data_source')}",
-             f"- seed: {prov.get('config', {}).get('seed')}; iterations: {prov.get('step')} "
-             f"(epoch {prov.get('epoch')}); batch {prov.get('config', {}).get('batch_size')}",
-             f"- training wall time: {minutes:.1f} minutes (2-core CPU, JAX {jax.__version__})",
+             f"- seed: {cfg.get('seed')}; iterations: {prov.get('step')} "
+             f"(epoch {prov.get('epoch')}); batch {cfg.get('batch_size')}",
+             f"- training wall time: {wall} ({machine})",
              f"- weights: {prov.get('weights', 'the generator as trained')}",
-             f"- exported with: `python -m acgan_lib export --checkpoint {run} --generator-out {final_dest} "
-             f"{'--ema ' if ema else ''}--with-logs`",
-             "", "Files: `ckpt-00000000/` (weights, load with `acgan_lib.checkpoint.load_generator`), "
-             "`losses.csv` (one row per iteration), `evaluation.jsonl` (the digit judge's scores after "
-             "every epoch), `samples/` (grids at a few epochs: columns = classes, rows = shared z).", ""]
-    evals = dest / "evaluation.jsonl"
-    if evals.exists():
-        rows = []
-        for line in evals.read_text().splitlines():
+             f"- exported with: `python -m acgan_lib export --checkpoint {args.checkpoint} --generator-out "
+             f"{final_dest} {'--ema ' if args.ema else ''}--with-logs`",
+             ""]
+    described = {
+        "losses.csv": "`losses.csv` (the run's loss log)",
+        "evaluation.jsonl": "`evaluation.jsonl` (the digit judge's scores after every epoch)",
+        "metadata.json": "`metadata.json` (the run's progress)",
+        "samples": "`samples/` (grids at a few epochs: columns = classes, rows = shared z)",
+    }
+    lines += ["Files: `ckpt-00000000/` (weights, load with `acgan_lib.checkpoint.load_generator`), "
+              + ", ".join(described[c] for c in copied) + (", " if copied else "")
+              + f"`{EXPORT_MARKER}` (marks the folder as an export).", ""]
+    rows = []
+    if "evaluation.jsonl" in copied:
+        for line in (dest / "evaluation.jsonl").read_text(errors="replace").splitlines():
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except ValueError:    # a torn last line of a crashed run
                 continue
-        if rows:
-            lines += ["## Quality during training (judge, 50 samples per class)", "",
-                      "| epoch | iteration | class accuracy | Fréchet / real floor | moving average: accuracy | Fréchet / floor |",
-                      "|---|---|---|---|---|---|"]
-            for r in rows:
-                if r["epoch"] in (1, 2, 5, 10, 20, 40) or r["epoch"] % 20 == 0 or r is rows[-1]:
-                    e = r.get("ema")
-                    avg = f"{e['class_accuracy']:.3f} | {e['frechet_ratio']:.2f}" if e else "— | —"
-                    lines.append(f"| {r['epoch']} | {r['step']} | {r['class_accuracy']:.3f} | "
-                                 f"{r['frechet_ratio']:.2f} | {avg} |")
-            lines.append("")
+            if _number_fields(row, "epoch", "step", "class_accuracy", "frechet_ratio"):
+                rows.append(row)
+    if rows:
+        lines += ["## Quality during training (judge, 50 samples per class)", "",
+                  "| epoch | iteration | class accuracy | Fréchet / real floor | moving average: accuracy | Fréchet / floor |",
+                  "|---|---|---|---|---|---|"]
+        for r in rows:
+            if r["epoch"] in SAMPLE_EPOCHS or r["epoch"] % 20 == 0 or r is rows[-1]:
+                e = r.get("ema")
+                avg = f"{e['class_accuracy']:.3f} | {e['frechet_ratio']:.2f}" \
+                    if _number_fields(e, "class_accuracy", "frechet_ratio") else "— | —"
+                lines.append(f"| {r['epoch']} | {r['step']} | {r['class_accuracy']:.3f} | "
+                             f"{r['frechet_ratio']:.2f} | {avg} |")
+        lines.append("")
     files.write_text_atomic(dest / "PROVENANCE.md", "\n".join(lines))
 
 
 def cmd_train_judge(args) -> int:
     from . import judge
 
+    from . import files
+
+    out = Path(args.out)
+    files.check_output(out, "--out")
+    if out.is_dir() and any(out.iterdir()) and not files.is_checkpoints_root(out):
+        raise UserError(f"--out {out} exists and holds other files; choose a new or empty directory "
+                        f"(or a folder an earlier train-judge wrote)")
     cmd = "python -m acgan_lib train-judge " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["train-judge"] else ""
     prov = judge.train_and_save_judge(args.out, epochs=args.epochs, seed=args.seed, command=cmd, source=args.data)
     print(f"judge held-out accuracy {prov['heldout_accuracy']:.4f} ({prov['heldout_examples']} digits); saved to {args.out}")
@@ -483,9 +637,37 @@ def _one_line(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; user-caused errors become one ``error:`` line and exit code 2 (see the module doc)."""
+    """Run one command; user-caused errors become one ``error:`` line and exit code 2 (see the module doc).
+
+    SIGINT and SIGTERM raise KeyboardInterrupt from the first line on (also while JAX is imported
+    or a network compiled), and every command answers them with one line and 130.
+    """
+    from . import interrupts
+
+    command = ["the command"]
+    with interrupts.raising():
+        try:
+            return _main(argv, command)
+        except KeyboardInterrupt:
+            with interrupts.ignored():       # a second Ctrl-C does not cut the message short
+                resume = "; a training run can be continued with --resume" if command[0] == "train" else ""
+                print(f"interrupted before {command[0]} finished; nothing was half-written (every file is "
+                      f"written atomically){resume}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that are the user's to fix (one line, exit 2)."""
+    from . import checkpoint, data, evaluation, files
+
+    return (UserError, checkpoint.CheckpointError, data.DataError, data.DownloadError, files.RunLocked,
+            files.OutputRefused, evaluation.GeneratorOutputError)
+
+
+def _main(argv: list[str] | None, command_name: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from . import checkpoint, compile_cache, data, files
+    command_name[0] = args.command
+    from . import compile_cache
 
     compile_cache.enable()   # as the notebooks do: compiled programs kept on disk (ACGAN_JAX_CACHE=off: not)
 
@@ -497,12 +679,7 @@ def main(argv: list[str] | None = None) -> int:
                "train-judge": cmd_train_judge, "export": cmd_export, "demo": cmd_demo}[args.command]
     try:
         return command(args)
-    except KeyboardInterrupt:
-        print(f"interrupted before {args.command} finished; nothing was half-written (every file is "
-              f"written atomically){'; a training run can be continued with --resume' if args.command == 'train' else ''}",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (UserError, checkpoint.CheckpointError, data.DataError, data.DownloadError, files.RunLocked) as e:
+    except _user_errors() as e:       # (evaluated only when something was raised: no imports up front)
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as e:
@@ -512,3 +689,17 @@ def main(argv: list[str] | None = None) -> int:
         print("error: not enough memory for this request; use smaller numbers (e.g. --per-class, --batch-size)",
               file=sys.stderr)
         return EXIT_USAGE
+
+
+def run() -> None:
+    """The process entry point (``python -m acgan_lib``, the ``acgan`` script): :func:`main`, then exit.
+
+    After an interrupt the process ends at once (:func:`acgan_lib.interrupts.exit_now`): the
+    clean-up has run, and a normal shutdown while XLA threads still work can hang or crash.
+    """
+    from . import interrupts
+
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        interrupts.exit_now(code)
+    sys.exit(code)

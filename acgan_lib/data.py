@@ -71,6 +71,18 @@ class Dataset:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    def fingerprint(self) -> str:
+        """SHA-256 of the images (as float32) and labels (as int32), in order: equal only for the same data.
+
+        Stored in every training checkpoint; resuming on other data of the same size is refused.
+        """
+        h = hashlib.sha256()
+        for arr, dtype in ((self.images, np.float32), (self.labels, np.int32)):
+            a = np.ascontiguousarray(arr, dtype=dtype)
+            h.update(f"{a.shape}".encode())
+            h.update(memoryview(a).cast("B"))
+        return "sha256:" + h.hexdigest()
+
 
 def default_data_dir() -> Path:
     """``$ACGAN_DATA_DIR`` if set, else ``~/.cache/acgan_lib/mnist``."""

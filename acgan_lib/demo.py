@@ -507,7 +507,8 @@ def serve(checkpoint: str | Path = "pretrained", host: str = DEFAULT_HOST, port:
 
     130 when stopped by Ctrl-C (KeyboardInterrupt), the README's code for an interrupted command;
     2 for an unusable checkpoint or address (one line ``error: ...``); 0 only if another thread
-    stops the server (``server.shutdown()``). SIGTERM is left to the process's signal handling."""
+    stops the server (``server.shutdown()``). Under ``python -m acgan_lib demo`` SIGTERM is turned
+    into the same KeyboardInterrupt (:mod:`acgan_lib.interrupts`), so it also gives 130."""
     from .checkpoint import CheckpointError
 
     try:
@@ -521,7 +522,7 @@ def serve(checkpoint: str | Path = "pretrained", host: str = DEFAULT_HOST, port:
     print(f"ACGAN demo on {server.url}  (Ctrl-C stops it)", flush=True)
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:   # Ctrl-C or SIGTERM: the exit code of every interrupted command
         print("stopped", flush=True)
         return 130
     finally:

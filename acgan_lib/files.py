@@ -8,6 +8,7 @@ denied, Ctrl-C, a bug) the temporary file is removed before the error propagates
 
 :class:`RunLock` makes a run directory single-writer: a second training on the same ``--out``
 gets :class:`RunLocked` instead of interleaving its logs and deleting the other's checkpoints.
+It is a kernel lock (``filelock``), released by the operating system when its process dies.
 """
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
 LOCK_NAME = ".lock"
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The one explicit way to write inside the package: a maintainer regenerating the shipped assets
+# sets this to 1 (README, "What commands write"), e.g.
+#   ACGAN_WRITE_ASSETS=1 python -m acgan_lib export --checkpoint runs/pretrain --generator-out acgan_lib/assets/pretrained_generator --with-logs
+WRITE_ASSETS_ENV = "ACGAN_WRITE_ASSETS"
+# Written by `export` into every folder it makes: only such a folder may be replaced by a new export.
+EXPORT_MARKER = "EXPORT.json"
 
 
 def _umask() -> int:
@@ -148,6 +156,53 @@ def atomic_directory(path: str | Path, *, replace: bool = True) -> Iterator[Path
         raise
 
 
+@contextlib.contextmanager
+def atomic_directories(*paths: str | Path) -> Iterator[list[Path]]:
+    """``with atomic_directories(a, b) as (ta, tb):`` fill both; they replace ``a`` and ``b`` together.
+
+    Like :func:`atomic_directory` for several directories: if anything fails - filling them, or
+    the rename of the second after the first - every destination keeps its old content (or stays
+    absent) and every temporary directory is removed.  E.g. an export of a generator and a
+    discriminator on a disk that fills up leaves neither.
+    """
+    dests = [Path(p) for p in paths]
+    tmps: list[Path] = []
+    try:
+        for d in dests:
+            ensure_parent(d)
+            tmps.append(Path(tempfile.mkdtemp(prefix=f".tmp-{d.name}-", dir=d.parent)))
+            os.chmod(tmps[-1], 0o777 & ~_umask())
+        yield tmps
+        for t in tmps:
+            fsync_dir(t)
+        done: list[tuple[Path, Path | None]] = []
+        try:
+            for d, t in zip(dests, tmps, strict=True):
+                old = d.parent / f".old-{d.name}-{os.getpid()}" if d.exists() else None
+                if old is not None:
+                    os.rename(d, old)
+                try:
+                    os.rename(t, d)
+                except BaseException:
+                    if old is not None:
+                        os.rename(old, d)
+                    raise
+                done.append((d, old))
+        except BaseException:
+            for d, old in reversed(done):      # undo the ones already in place
+                _remove(d)
+                if old is not None:
+                    os.rename(old, d)
+            raise
+        for d, old in done:
+            if old is not None:
+                _remove(old)
+            fsync_dir(d.parent)
+    finally:
+        for t in tmps:
+            _remove(t)
+
+
 def copy_file(src: str | Path, dest: str | Path) -> None:
     """Copy ``src`` to ``dest`` through :func:`atomic_write` (keeps the modification time)."""
     with open(src, "rb") as fi, atomic_write(dest, "wb") as fo:
@@ -155,95 +210,137 @@ def copy_file(src: str | Path, dest: str | Path) -> None:
     shutil.copystat(src, dest)
 
 
+# ----------------------------------------------------------------------------- where a command may write
+class OutputRefused(ValueError):
+    """An output path a command must not write to (inside the package or inside a run's checkpoints)."""
+
+
+def inside(path: str | Path, root: str | Path) -> bool:
+    """``path`` is ``root`` or lies under it (``~`` expanded, both resolved)."""
+    path, root = Path(path).expanduser().resolve(), Path(root).expanduser().resolve()
+    return path == root or root in path.parents
+
+
+def writing_assets() -> bool:
+    """True when a maintainer asked to regenerate the shipped assets (``ACGAN_WRITE_ASSETS=1``)."""
+    return os.environ.get(WRITE_ASSETS_ENV) == "1"
+
+
+def is_checkpoint_dir(path: Path) -> bool:
+    return (path / "meta.json").is_file() and (path / "arrays.npz").is_file()
+
+
+def is_checkpoints_root(path: Path) -> bool:
+    """A folder of checkpoints: a run's ``checkpoints/`` or an export (``LATEST`` or ``ckpt-*`` inside)."""
+    return path.is_dir() and ((path / "LATEST").is_file() or any(is_checkpoint_dir(c) for c in path.glob("ckpt-*")))
+
+
+def is_export(path: Path) -> bool:
+    """A folder written by ``export`` (its marker), or a shipped asset folder when regenerating assets."""
+    if (path / EXPORT_MARKER).is_file():
+        return True
+    return writing_assets() and inside(path, PACKAGE_DIR) and is_checkpoints_root(path)
+
+
+def check_output(path: str | Path, what: str) -> None:
+    """Refuse (OutputRefused) an output inside the installed package or inside a checkpoint folder.
+
+    Shipped files are read-only to every command (unless :data:`WRITE_ASSETS_ENV` is 1), and a
+    checkpoint folder (a run's ``checkpoints/``, a ``ckpt-*`` directory, an export's weights)
+    belongs to the code that rotates it: anything written there is lost or corrupts it.
+    """
+    p = Path(path).expanduser().resolve()
+    if inside(p, PACKAGE_DIR) and not writing_assets():
+        raise OutputRefused(f"{what} {path} lies inside the installed acgan_lib package ({PACKAGE_DIR}), whose "
+                            f"files no command changes; write it elsewhere")
+    for folder in (p, *p.parents):
+        if folder.name == "checkpoints" and is_checkpoints_root(folder) or is_checkpoint_dir(folder):
+            raise OutputRefused(f"{what} {path} lies inside {folder}, a folder of checkpoints that training "
+                                f"rotates; write it outside checkpoints/ (e.g. next to it)")
+
+
 # ----------------------------------------------------------------------------- single-writer lock
 class RunLocked(RuntimeError):
     """Another live process is writing to the run directory."""
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:      # exists, owned by someone else
-        return True
-    return True
-
-
-_HELD: dict[Path, int] = {}      # lock path -> how many times this process holds it
+_HELD: dict[Path, list] = {}      # lock path -> [FileLock, how many times this process holds it]
 
 
 class RunLock:
-    """An exclusive lock on a run directory: a ``.lock`` file naming the owning process.
+    """An exclusive lock on a run directory: a kernel lock (``flock``, through ``filelock``) on ``.lock``.
 
-    ``with RunLock(out):`` - re-entrant within one process.  A lock left by a process that no
-    longer runs (``kill -9``, a crash) is detected on this host and taken over, with a message
-    through ``log``.  A lock of a live process, or of another host, raises :class:`RunLocked`.
+    ``with RunLock(out):`` - re-entrant within one process.  The operating system releases the
+    lock when the owning process ends in any way (``kill -9``, a crash, a power cut), so there
+    is no stale lock to take over and no PID to confuse with a later process.  The owner writes
+    its PID, host and start time into the file for the message a second writer gets
+    (:class:`RunLocked`); that text is only informative, the kernel lock decides.
     """
 
     def __init__(self, directory: str | Path, log: Callable[[str], None] = print):
         self.dir = Path(directory)
         self.path = self.dir / LOCK_NAME
-        self.log = log
+        self.log = log      # kept for callers; a kernel lock has no stale owner to report
         self._created_dir = False
 
-    def _owner(self) -> dict | None:
+    def _key(self) -> Path:
+        return self.path.resolve() if self.path.parent.exists() else self.path.absolute()
+
+    def _owner(self) -> dict:
         try:
-            return json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return None
+            owner = json.loads(self.path.read_text())
         except (OSError, ValueError):
             return {}
+        return owner if isinstance(owner, dict) else {}
 
     def acquire(self) -> None:
-        key = self.path.resolve() if self.path.parent.exists() else self.path.absolute()
-        if _HELD.get(key):
-            _HELD[key] += 1
+        import filelock
+
+        held = _HELD.get(self._key())
+        if held:
+            held[1] += 1
             return
         self._created_dir = not self.dir.exists()
         self.dir.mkdir(parents=True, exist_ok=True)
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        for _ in range(3):
-            # write the content first, then link it into place: the lock never exists half-written
-            fd, tmp = tempfile.mkstemp(prefix=".lock-", dir=self.dir)
-            try:
-                with os.fdopen(fd, "w") as f:
-                    json.dump(me, f)
-                os.link(tmp, self.path)
-                _HELD[self.path.resolve()] = 1
-                return
-            except FileExistsError:
-                pass
-            finally:
-                _remove(tmp)
+        lock = filelock.FileLock(str(self.path), thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
             owner = self._owner()
-            if owner is None:
-                continue                     # released meanwhile: try again
             pid, host = owner.get("pid"), owner.get("host")
-            if host == me["host"] and isinstance(pid, int) and not _pid_alive(pid):
-                self.log(f"{self.dir}: taking over the lock of process {pid}, which no longer runs "
-                         f"(it was probably killed)")
-                _remove(self.path)
-                continue
-            if owner == {}:
-                raise RunLocked(f"{self.path} is unreadable; if no training uses {self.dir}, delete it")
-            where = "" if host == me["host"] else f" on host {host}"
-            raise RunLocked(f"{self.dir} is in use by process {pid}{where} (since {owner.get('started')}); "
-                            f"wait for it to finish or stop it, or choose another --out")
-        raise RunLocked(f"could not lock {self.dir}: another process keeps taking it")
+            who = f"process {pid}" if isinstance(pid, int) else "another process"
+            where = f" on host {host}" if host and host != socket.gethostname() else ""
+            since = f" (since {owner['started']})" if owner.get("started") else ""
+            raise RunLocked(f"{self.dir} is in use by {who}{where}{since}; wait for it to finish or stop it, "
+                            f"or choose another --out") from None
+        try:
+            me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            with open(self.path, "r+") as f:     # the locked file itself: no second file to clean up
+                f.truncate()
+                json.dump(me, f)
+        except BaseException:
+            lock.release()
+            raise
+        _HELD[self._key()] = [lock, 1]
 
     def release(self) -> None:
-        key = self.path.resolve()
-        if _HELD.get(key, 0) > 1:
-            _HELD[key] -= 1
+        key = self._key()
+        held = _HELD.get(key)
+        if not held:
             return
-        _HELD.pop(key, None)
-        owner = self._owner()
-        if owner and owner.get("pid") == os.getpid():
-            _remove(self.path)
+        if held[1] > 1:
+            held[1] -= 1
+            return
+        del _HELD[key]
+        with contextlib.suppress(OSError):
+            with open(self.path, "r+") as f:   # still ours: clear the owner note before unlocking
+                f.truncate()
+        held[0].release()
         if self._created_dir:   # nothing was written (e.g. Ctrl-C before the first step): leave no litter
             with contextlib.suppress(OSError):
-                self.dir.rmdir()
+                if [p.name for p in self.dir.iterdir()] in ([], [LOCK_NAME]):
+                    _remove(self.path)
+                    self.dir.rmdir()
 
     def __enter__(self) -> "RunLock":
         self.acquire()

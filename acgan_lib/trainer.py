@@ -15,26 +15,29 @@ one would.
 
 Safety: a run directory has one writer at a time (:class:`acgan_lib.files.RunLock`); every file is
 written atomically; a loss that is NaN/inf or larger than :data:`DIVERGENCE_LIMIT` in magnitude
-stops training with :class:`TrainingDiverged`; SIGINT/SIGTERM finish the step (and the epoch's
-outputs, if it was the last of an epoch), save a checkpoint and raise :class:`Interrupted`.
+stops training with :class:`TrainingDiverged`; SIGINT/SIGTERM finish the step in flight (at
+most one is), save a checkpoint and raise :class:`Interrupted` - or, before any step of the call
+has finished (still compiling), raise KeyboardInterrupt at once (:mod:`acgan_lib.interrupts`).
+A fresh run (step 0) starts ``losses.csv`` afresh; checkpoints record a fingerprint of the data,
+which resuming compares.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import math
-import signal
+import os
+import platform
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from . import checkpoint, files, models, parallel, plotting, training
+from . import checkpoint, files, interrupts, models, parallel, plotting, training
 from .config import TrainConfig
 from .data import Dataset
 from .runlog import LOG_COLUMNS, LOSS_KEYS, RunLog, read_log
@@ -90,22 +93,6 @@ def _what_checkpoints_exist(root: Path) -> str:
     return f"The newest checkpoint, {found[-1]} (saved before the problem), was left untouched."
 
 
-@contextlib.contextmanager
-def _stop_on_signals(on_signal: Callable[[int], None]) -> Iterator[None]:
-    """Route SIGINT/SIGTERM to ``on_signal`` inside the block (main thread only), restoring the old handlers."""
-    old = {}
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            old[sig] = signal.signal(sig, lambda signum, frame: on_signal(signum))
-    except ValueError:  # not in the main thread: signals stay with their default handlers
-        pass
-    try:
-        yield
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
-
-
 KEY_PURPOSES = ("generator_init", "discriminator_init", "shuffle", "steps", "sample_grid")
 
 
@@ -151,6 +138,17 @@ def _iteration(state, images, labels, perm, step_in_epoch, step_key, *, graphdef
     if recipe.ema_decay:
         training.update_ema(objects[4], gen, recipe.ema_decay)
     return nnx.state(objects), m
+
+
+def _machine() -> str:
+    """Where the run was trained, e.g. "cpu: AMD EPYC 9R14 (2 cores)" (recorded in checkpoints)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return f"{jax.default_backend()}: {cpu} ({os.cpu_count()} cores), JAX {jax.__version__}"
 
 
 class Trainer:
@@ -255,9 +253,15 @@ class Trainer:
         epoch, in_epoch = divmod(self.step, self.steps_per_epoch)
         meta = {"config": dataclasses.asdict(self.cfg), "epoch": epoch, "step_in_epoch": in_epoch,
                 "data_source": self.dataset.source, "num_examples": len(self.dataset),
+                "data_fingerprint": self._data_fingerprint(), "machine": _machine(),
                 "train_seconds": round(self.train_seconds, 1), "command": self.command}
         return checkpoint.save(self.checkpoint_dir, self.step, self._synced(), meta,
                                keep=self.cfg.keep_checkpoints)
+
+    def _data_fingerprint(self) -> str:
+        if getattr(self, "_fingerprint", None) is None:
+            self._fingerprint = self.dataset.fingerprint()
+        return self._fingerprint
 
     # -------------------------------------------------------------- resume
     def _check_resumable(self, meta: dict, ckpt: Path) -> None:
@@ -273,6 +277,20 @@ class Trainer:
             raise checkpoint.CheckpointError(
                 f"the run was trained on {meta['num_examples']} digits ({meta.get('data_source')}) but the "
                 f"data now has {len(self.dataset)}; resume with the same --data")
+        if meta.get("data_fingerprint") not in (None, self._data_fingerprint()):
+            raise checkpoint.CheckpointError(
+                f"the run was trained on other digits than these ({meta.get('data_source')}, same count, "
+                f"different content); resume with the same --data or start a new --out directory")
+
+    def _exactness_note(self, meta: dict) -> str:
+        """One line when the resumed run computes the same math differently (no longer bit-exact)."""
+        saved = meta.get("config", {})
+        changed = [f"--{k.replace('_', '-')} {saved[k]} -> {getattr(self.cfg, k)}"
+                   for k in ("conv_impl", "explicit_gradients") if k in saved and saved[k] != getattr(self.cfg, k)]
+        if not changed:
+            return ""
+        return (f"note: resuming with {', '.join(changed)}: the same math with other rounding, so the run will "
+                f"not match an uninterrupted one bit for bit (pass the old values to keep it exact)")
 
     def restore(self, path: str | Path | None = None) -> dict:
         """Load the newest valid checkpoint (of ``path`` or this run); training continues from its step.
@@ -317,6 +335,9 @@ class Trainer:
         self.train_seconds = float(meta.get("train_seconds", 0.0))
         self.run_log.truncate(self.step)
         self.log(f"resumed from {ckpt} at step {self.step} (epoch {meta.get('epoch')})")
+        note = self._exactness_note(meta)
+        if note:
+            self.log(note)
         return meta
 
     # -------------------------------------------------------------- outputs
@@ -379,8 +400,9 @@ class Trainer:
         Returns the metric rows logged during this call; ``on_log(rows)`` is called with each
         batch of rows (the trainer's modules are current inside it).  A checkpoint and the epoch's
         outputs (sample grid, ``metadata.json``) are written at every epoch end; ``max_steps``
-        ends with a checkpoint too.  SIGINT/SIGTERM: finish the current step (and its epoch's
-        outputs), save a checkpoint and ``metadata.json``, raise :class:`Interrupted`.  A loss
+        ends with a checkpoint too.  SIGINT/SIGTERM: finish the step in flight (and its epoch's
+        outputs), save a checkpoint and ``metadata.json``, raise :class:`Interrupted`; before
+        any step of this call has finished, raise KeyboardInterrupt at once (nothing to save).  A loss
         that is NaN/inf or beyond :data:`DIVERGENCE_LIMIT` raises :class:`TrainingDiverged`
         without saving.  The run directory is locked against a second writer meanwhile.
         """
@@ -395,22 +417,32 @@ class Trainer:
         t_start, seconds_before = time.perf_counter(), self.train_seconds
         t_last, n_last = t_start, 0
 
+        finished = [False]    # has a step of this call finished? Before that there is nothing to save
+
         def signal_received(signum: int) -> None:
             self._stop_signal = signum
+            if not finished[0]:   # e.g. still compiling the first step (minutes under load): stop now
+                raise KeyboardInterrupt
 
-        with files.RunLock(self.out, log=self.log), _stop_on_signals(signal_received), \
+        with files.RunLock(self.out, log=self.log), interrupts.routed(signal_received), \
                 tqdm(total=end, initial=self.step, disable=not progress, unit="it", dynamic_ncols=True) as bar:
+            if self.step == 0:    # a fresh run: rows of an earlier run that failed before a checkpoint go
+                self.run_log.truncate(0)
             while self.step < end:
                 epoch = self.step // self.steps_per_epoch
                 if epoch != perm_epoch:
                     perm, perm_epoch = self._epoch_permutation(epoch), epoch
                 pending.append((self.step + 1, self._run(perm)))
                 n_last += 1
+                if len(pending) >= 2:   # at most one step in flight, so a signal stops within one step
+                    jax.block_until_ready(pending[-2][1])
+                    finished[0] = True
                 bar.update(1)
                 epoch_done = self.step % self.steps_per_epoch == 0
                 if len(pending) >= self.cfg.log_every or epoch_done or self.step == end or self._stop_signal:
                     # dispatch is asynchronous: the clock is read once the device has finished them
                     fetched = jax.device_get([m for _, m in pending])
+                    finished[0] = True
                     now = time.perf_counter()
                     self.train_seconds = seconds_before + (now - t_start)
                     rows = self._rows(pending, fetched, n_last * self.cfg.batch_size / max(now - t_last, 1e-9))
@@ -423,10 +455,10 @@ class Trainer:
                         on_log(rows)
                     bar.set_postfix(epoch=f"{rows[-1]['epoch']:.2f}", d=f"{rows[-1]['d_loss']:.3f}",
                                     g=f"{rows[-1]['g_loss']:.3f}", img_s=f"{rows[-1]['images_per_s']:.0f}")
+                if epoch_done:   # before its checkpoint: a kill in between never loses the epoch's grid
+                    self._write_epoch_outputs(self.step // self.steps_per_epoch, epochs)
                 if epoch_done or self.step == end or self._stop_signal:
                     path = self.save_checkpoint()
-                if epoch_done:   # before honouring a signal, so no epoch loses its grid and metadata
-                    self._write_epoch_outputs(self.step // self.steps_per_epoch, epochs)
                 if self._stop_signal:
                     self.write_metadata(epochs, interrupted=True)
                     raise Interrupted(self.step, path)

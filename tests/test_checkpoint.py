@@ -117,7 +117,7 @@ def test_non_finite_weights_are_refused_on_load(tmp_path, nets):
     checkpoint.save_generator(tmp_path, gen)
     fresh = models.Generator(rngs=nnx.Rngs(5))
     before = leaves(fresh)
-    with pytest.raises(checkpoint.DamagedCheckpoint, match=r"\['dense'\]\['bias'\] contains NaN or inf \(1 of 3456"):
+    with pytest.raises(checkpoint.DamagedCheckpoint, match=r"\['dense'\]\['bias'\] contains NaN or inf as float32 \(1 of 3456"):
         checkpoint.load(tmp_path, {"generator": fresh})
     assert all(np.array_equal(a, b) for a, b in zip(before, leaves(fresh), strict=True))
 
@@ -144,7 +144,7 @@ def test_wrongly_typed_config_names_the_file(tmp_path, nets):
     meta = json.loads((ckpt / "meta.json").read_text())
     meta["config"]["latent_dim"] = "100"
     (ckpt / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(checkpoint.DamagedCheckpoint, match=r"meta.json: config latent_dim must be int, got '100'"):
+    with pytest.raises(checkpoint.DamagedCheckpoint, match=r"meta.json: config latent_dim must be a whole number in 1..10000, got '100'"):
         checkpoint.load_generator(tmp_path)
 
 
@@ -157,3 +157,63 @@ def test_a_bad_latest_pointer_is_reported(tmp_path, nets):
     (tmp_path / "LATEST").write_text("garbage")
     with pytest.warns(checkpoint.CheckpointWarning, match="unreadable"):
         checkpoint.resolve(tmp_path)
+
+
+# ----------------------------------------------------------------------------- issue 22 §2: metadata checked before use
+def _edit_meta(ckpt, **changes):
+    meta = json.loads((ckpt / "meta.json").read_text())
+    for key, value in changes.items():
+        if key in ("latent_dim", "num_classes"):
+            meta["config"][key] = value
+        elif value is None:
+            meta.pop(key)
+        else:
+            meta[key] = value
+    (ckpt / "meta.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"step": "abc"}, "step must be a whole number"), ({"step": None}, "step must be a whole number"),
+    ({"step": -1}, "step must be a whole number"), ({"step": 3.7}, "step must be a whole number"),
+    ({"step": 10**9}, "step must be a whole number in 0..99999999"),
+    ({"step": 1}, "step 1 does not match the directory name ckpt-00000002"),
+    ({"latent_dim": -5}, "latent_dim must be a whole number in 1..10000, got -5"),
+    ({"num_classes": 1}, "num_classes must be a whole number in 2..1000, got 1"),
+])
+def test_bad_metadata_is_refused_and_an_older_checkpoint_used(tmp_path, nets, change, match):
+    older = checkpoint.save(tmp_path, 1, {"generator": nets[0]}, {"config": {"latent_dim": 100, "num_classes": 10}})
+    newest = checkpoint.save(tmp_path, 2, {"generator": nets[0]}, {"config": {"latent_dim": 100, "num_classes": 10}})
+    _edit_meta(newest, **change)
+    with pytest.raises(checkpoint.DamagedCheckpoint, match=match):       # that checkpoint, named: one error
+        checkpoint.load_generator(newest)
+    said = []
+    gen = checkpoint.load_generator(tmp_path, log=said.append)           # the run: the next older valid one
+    assert gen.latent_dim == 100 and len(said) == 2
+    assert match.split(" ")[0] in said[0] and f"using {older.name}, the newest valid one" in said[1]
+    with pytest.raises(checkpoint.DamagedCheckpoint, match=match):
+        checkpoint.read_meta(newest)
+
+
+def test_weights_checked_after_conversion_to_float32(tmp_path, nets):
+    """1e39 is finite in float64 but inf in float32: refused, not loaded as all-NaN digits."""
+    ckpt = checkpoint.save_generator(tmp_path, nets[0])
+    with np.load(ckpt / "arrays.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    key = next(k for k in arrays if k.endswith("['dense']['bias']"))
+    arrays[key] = np.full(arrays[key].shape, 1e39, np.float64)
+    np.savez(ckpt / "arrays.npz", **arrays)
+    with pytest.raises(checkpoint.DamagedCheckpoint, match=r"\['dense'\]\['bias'\] contains NaN or inf as float32"):
+        checkpoint.load_generator(tmp_path)
+    arrays[key] = np.full(arrays[key].shape, "0.5")                      # numbers stored as text
+    np.savez(ckpt / "arrays.npz", **arrays)
+    with pytest.raises(checkpoint.DamagedCheckpoint, match=r"is stored as <U3 \(not numbers\)"):
+        checkpoint.load_generator(tmp_path)
+
+
+def test_latest_never_leaves_its_run_folder(tmp_path, nets):
+    other = checkpoint.save(tmp_path / "other", 5, {"generator": nets[0]}, {})
+    mine = checkpoint.save(tmp_path / "run" / "checkpoints", 1, {"generator": nets[0]}, {})
+    for name in (f"../../other/{other.name}", str(other), None, ["x"]):
+        (mine.parent / "LATEST").write_text(json.dumps({"checkpoint": name}))
+        with pytest.warns(checkpoint.CheckpointWarning, match="not a complete checkpoint in|unreadable"):
+            assert checkpoint.resolve(tmp_path / "run") == mine

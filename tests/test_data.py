@@ -225,3 +225,13 @@ def test_auto_falls_back_to_bundled_when_offline(tmp_path, capsys):
 def test_unknown_source():
     with pytest.raises(ValueError, match="must be 'auto', 'bundled', 'full' or an existing directory"):
         data.load_mnist("mnist-please", verbose=False)
+
+
+def test_fingerprint_tells_same_size_data_apart(bundled):
+    """Issue 22 §2: resume compares a fingerprint, not just the count."""
+    first = data.Dataset(bundled.images[:100], bundled.labels[:100], "a")
+    same = data.Dataset(bundled.images[:100].copy(), bundled.labels[:100].astype(np.int64), "b")
+    other = data.Dataset(bundled.images[100:200], bundled.labels[100:200], "a")
+    relabelled = data.Dataset(bundled.images[:100], (bundled.labels[:100] + 1) % 10, "a")
+    assert first.fingerprint() == same.fingerprint()
+    assert len({first.fingerprint(), other.fingerprint(), relabelled.fingerprint()}) == 3

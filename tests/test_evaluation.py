@@ -83,3 +83,33 @@ def test_evaluation_does_not_import_the_training_loop():
     code = "import sys, acgan_lib.evaluation; print('acgan_lib.trainer' in sys.modules, 'acgan_lib.training' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_generating_in_chunks_draws_the_same_digits_and_refuses_nan():
+    """Issue 22 §3: --per-class 10000 is generated in pieces (same z, same digits), NaN pixels refused."""
+    import jax
+    from flax import nnx
+
+    from acgan_lib import models
+
+    gen = models.Generator(rngs=nnx.Rngs(0))
+    gen.eval()
+    labels = np.arange(25) % 10
+    whole = models.generate(gen, labels, key=jax.random.key(3))
+    pieces = evaluation.generate_in_chunks(gen, labels, jax.random.key(3), chunk=10)
+    assert pieces.shape == (25, 28, 28, 1) and np.allclose(whole, pieces, atol=1e-5)
+    gen.dense.bias[...] = gen.dense.bias[...] * np.nan
+    with pytest.raises(evaluation.GeneratorOutputError, match="NaN or infinite pixels"):
+        evaluation.generate_in_chunks(gen, labels, jax.random.key(3), chunk=10)
+
+
+def test_mean_pairwise_distance_in_blocks_matches_all_pairs():
+    import itertools
+
+    feats = np.random.default_rng(0).normal(size=(1203, 3))     # more rows than one block
+    sub = feats[::40]
+    brute = np.mean([np.linalg.norm(a - b) for a, b in itertools.combinations(sub, 2)])
+    assert evaluation.mean_pairwise_distance(sub) == pytest.approx(brute, rel=1e-12)
+    sq = (feats ** 2).sum(1)
+    d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * feats @ feats.T, 0))
+    assert evaluation.mean_pairwise_distance(feats) == pytest.approx(d[np.triu_indices(1203, 1)].mean(), rel=1e-12)

@@ -1,5 +1,6 @@
 import csv
 import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -225,17 +226,18 @@ def test_signal_at_an_epoch_boundary_keeps_that_epochs_grid_and_metadata(tmp_pat
 
 def test_a_second_writer_is_refused(tmp_path, small):
     import os
-    import socket
     import subprocess
     import sys
 
     from acgan_lib import files
 
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    root = str(Path(trainer.__file__).resolve().parents[1])
+    code = ("import sys, time; from acgan_lib import files; files.RunLock(sys.argv[1]).acquire(); "
+            "print('locked', flush=True); time.sleep(60)")
+    other = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": root})
     try:
-        tmp_path.mkdir(exist_ok=True)
-        (tmp_path / files.LOCK_NAME).write_text(json.dumps({"pid": other.pid, "host": socket.gethostname(),
-                                                            "started": "now"}))
+        assert other.stdout.readline().strip() == "locked"     # the other process holds the kernel lock
         with pytest.raises(files.RunLocked, match=f"in use by process {other.pid}"):
             trainer.Trainer(cfg(), small, tmp_path).train(max_steps=1, progress=False)
         assert not (tmp_path / "losses.csv").exists() and not (tmp_path / "checkpoints").exists()
