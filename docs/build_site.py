@@ -75,7 +75,10 @@ def offline_html(html: str) -> str:
     return html
 
 
-_SOLUTION_NUMBER = re.compile(r"^#\s*Solution\s+(\d+)\b")
+_SOLUTION_NUMBER = re.compile(r"^#\s*Solution\s+(\w+)\b")   # an exercise's number, or "update"
+# An HTML anchor a notebook links to (``[...](01_...ipynb#reference-values)``): Jupyter renders it,
+# Sphinx ignores raw HTML, so the site gets the same name as a MyST target.
+_HTML_ANCHOR = re.compile(r'^<a id="([A-Za-z][\w-]*)"></a>[ \t]*$', re.M)
 _SHOWS_SOMETHING = re.compile(r"\bprint\(|\.show\(|\bdisplay\(|\bcheck_\w+\(")
 SOLUTION_OUTPUT_NOTE = ("*This solution's output is not stored on the site (it would give the answer away): "
                         "run the cell in Jupyter to see it.*")
@@ -83,12 +86,18 @@ SOLUTION_OUTPUT_NOTE = ("*This solution's output is not stored on the site (it w
 
 def solution_labels(cells: list[dict]) -> list[tuple[str, str]]:
     """("Show ...", "Hide ...") button labels for the solution cells of a notebook, in order:
-    "solution to exercise N" where the cell starts with ``# Solution N``, else "solution k of n"."""
+    "solution to exercise N" where the cell starts with ``# Solution N``, "worked update" where it
+    starts with ``# Solution update``, else "solution k of n"."""
     sources = ["".join(c.get("source", "")) for c in cells]
     labels = []
     for k, src in enumerate(sources, 1):
         m = _SOLUTION_NUMBER.match(src.lstrip())
-        what = f"solution to exercise {m.group(1)}" if m else f"solution {k} of {len(sources)}"
+        if m and m.group(1).isdigit():
+            what = f"solution to exercise {m.group(1)}"
+        elif m:
+            what = f"worked {m.group(1)}"        # "# Solution update": the hands-on update of the notebook
+        else:
+            what = f"solution {k} of {len(sources)}"
         labels.append((f"Show {what}", f"Hide {what}"))
     return labels
 
@@ -107,6 +116,9 @@ def stage_notebook(nb: dict, name: str) -> dict:
             cell["outputs"] = [{"output_type": "display_data", "metadata": {},
                                 "data": {"text/markdown": SOLUTION_OUTPUT_NOTE}}]
     for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            cell["source"] = _HTML_ANCHOR.sub(r"(\1)=", text)
         for out in cell.get("outputs", []):
             html = out.get("data", {}).get("text/html")
             if html is not None:

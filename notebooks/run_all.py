@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import jupytext
+from jupytext.config import load_jupytext_config
 import nbformat
 from nbclient import NotebookClient
 
@@ -39,6 +40,23 @@ def strip_solution_outputs(nb: nbformat.NotebookNode) -> int:
             stripped += bool(cell.outputs)
             cell.outputs = []
     return stripped
+
+
+def notebook_metadata(twin: dict, nb_path: Path) -> dict:
+    """The metadata the executed notebook keeps: the committed ``.ipynb``'s, updated by its twin's.
+
+    The ``jupytext`` entry is merged key by key (the twin's header holds only ``formats``), and gets
+    the ``notebook_metadata_filter`` of ``notebooks/jupytext.toml`` as JupyterLab records it when it
+    saves: otherwise opening and saving the notebook in JupyterLab would change it (git not clean).
+    """
+    committed = nbformat.read(nb_path, as_version=4).metadata if nb_path.exists() else {}
+    merged = {**committed, **twin}
+    jt = {**committed.get("jupytext", {}), **twin.get("jupytext", {})}
+    config = load_jupytext_config(str(nb_path.parent))
+    if config is not None and config.notebook_metadata_filter:
+        jt["notebook_metadata_filter"] = config.notebook_metadata_filter
+    merged["jupytext"] = jt
+    return merged
 
 
 def save_as_jupyterlab(nb: nbformat.NotebookNode, folder: Path, name: str) -> None:
@@ -65,8 +83,7 @@ def main() -> int:
     for k, py in enumerate(twins, 1):
         nb_path = py.with_suffix(".ipynb")
         nb = jupytext.read(py)
-        if nb_path.exists():  # keep the paired metadata of the committed notebook
-            nb.metadata = {**nbformat.read(nb_path, as_version=4).metadata, **nb.metadata}
+        nb.metadata = notebook_metadata(nb.metadata, nb_path)
         nb.metadata["kernelspec"] = dict(KERNELSPEC)
         t0 = time.perf_counter()
         print(f"[{k}/{len(twins)}] executing {py.stem} ...", flush=True)

@@ -8,6 +8,7 @@ from a folder outside the checkout. The setup cell must install acgan_lib and it
 notebook must then run. Marked ``slow_install``: `make test` runs it, `make test-fast` does not.
 """
 import os
+import re
 import subprocess
 import sys
 import time
@@ -36,6 +37,11 @@ finally:
 """
 
 
+def lock_pins() -> dict[str, str]:
+    """name -> version of every package pinned in requirements.lock (its hash lines left out)."""
+    return dict(re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\]+)", LOCK.read_text(), re.M))
+
+
 def _run(cmd, **kw):
     r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
     assert r.returncode == 0, f"{cmd} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
@@ -48,7 +54,11 @@ def test_setup_cell_installs_the_project_in_a_jupyter_only_venv(tmp_path):
     work.mkdir()
     py = venv / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
-    env.update(PIP_CONSTRAINT=str(LOCK), ACGAN_LIB_SOURCE=str(ROOT), ACGAN_SMOKE="1", ACGAN_DATA="bundled",
+    # The lock's versions as plain constraints: the lock itself carries hashes, and a constraints
+    # file with hashes puts pip into --require-hashes mode for every package it installs.
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("".join(f"{n}=={v}\n" for n, v in lock_pins().items()))
+    env.update(PIP_CONSTRAINT=str(constraints), ACGAN_LIB_SOURCE=str(ROOT), ACGAN_SMOKE="1", ACGAN_DATA="bundled",
                MPLBACKEND="Agg", JUPYTER_DATA_DIR=str(tmp_path / "jupyter"), PATH=f"{venv / 'bin'}:{env['PATH']}")
     t0 = time.perf_counter()
     _run([sys.executable, "-m", "venv", venv])
@@ -72,8 +82,7 @@ def test_setup_cell_installs_the_project_in_a_jupyter_only_venv(tmp_path):
     assert f"installing acgan_lib from {ROOT}" in printed
     assert _run([py, "-c", probe], env=env, cwd=work).stdout.split() == ["False", "False"]
     # the dependencies came from the lock file
-    pins = dict(line.strip().split("==") for line in LOCK.read_text().splitlines()
-                if "==" in line and not line.startswith("#"))
+    pins = lock_pins()
     versions = _run([py, "-c", "import jax, flax; print(jax.__version__, flax.__version__)"], env=env, cwd=work)
     assert versions.stdout.split() == [pins["jax"], pins["flax"]]
     print(f"fresh venv with Jupyter only: {t_venv:.0f} s; setup cell install + notebook: "

@@ -67,6 +67,16 @@ def test_jupytext_config_is_found_from_the_notebooks_folder():
     assert (ROOT / "notebooks" / "jupytext.toml").is_file() and not (ROOT / "jupytext.toml").exists()
 
 
+@pytest.mark.parametrize("ipynb", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_records_the_metadata_filter_jupyterlab_adds_on_save(ipynb):
+    """JupyterLab's jupytext writes the config's notebook_metadata_filter into the .ipynb when it saves:
+    a committed notebook without it changes on the first save (the fast form of the server test below)."""
+    config = load_jupytext_config(str(ipynb.parent))
+    meta = nbformat.read(ipynb, as_version=4).metadata
+    assert meta["jupytext"].get("notebook_metadata_filter") == config.notebook_metadata_filter, \
+        "rebuild it with notebooks/run_all.py --inplace (it records the filter)"
+
+
 # ----------------------------------------------------------------------------- through the server
 needs_lab = pytest.mark.skipif(
     shutil.which("make") is None or shutil.which("git") is None or not (ROOT / ".git").exists(),

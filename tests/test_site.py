@@ -95,3 +95,26 @@ def test_stripped_solutions_say_how_to_see_their_output(path):
             assert [o["data"]["text/markdown"] for o in after["outputs"]] == [build_site.SOLUTION_OUTPUT_NOTE]
     assert pairs or "solution" not in path.read_text(encoding="utf-8")
     assert original == json.loads(path.read_text(encoding="utf-8")), "staging changed the notebook it was given"
+
+
+def test_html_anchors_become_myst_targets_and_named_solutions_get_a_label():
+    """A notebook's <a id="..."></a> (what Jupyter links to) is a MyST target on the site, so a link
+    like 01_...ipynb#reference-values resolves under sphinx -W; "# Solution update" is "worked update"."""
+    nb = {"metadata": {}, "cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": '<a id="reference-values"></a>\n\n## 4. Values'},
+        {"cell_type": "code", "metadata": {"tags": [build_site.SOLUTION_TAG]}, "outputs": [],
+         "source": "# Solution update: the step by hand\nx = 1"}]}
+    staged = build_site.stage_notebook(nb, "01_x.ipynb")
+    assert staged["cells"][0]["source"].startswith("(reference-values)=\n")
+    assert staged["cells"][1]["metadata"]["mystnb"]["code_prompt_show"] == "Show worked update"
+
+
+def test_every_link_to_an_anchor_has_its_target():
+    """Each [..](NN_name.ipynb#anchor) in a notebook names an <a id="anchor"> of that notebook."""
+    anchors = {p.name: set(re.findall(r'<a id="([\w-]+)"></a>', p.read_text(encoding="utf-8")))
+               for p in NOTEBOOKS}
+    links = [(p.name, target, anchor) for p in NOTEBOOKS
+             for target, anchor in re.findall(r"\]\((\d\d_\w+\.ipynb)#([\w-]+)\)", p.read_text(encoding="utf-8"))]
+    assert links, "the notebooks link to notebook 1's reference values"
+    for source, target, anchor in links:
+        assert anchor in anchors[target], f"{source} links to {target}#{anchor}, which has no such anchor"
