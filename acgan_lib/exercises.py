@@ -274,7 +274,7 @@ def check_untrained_class_loss(value: float) -> bool:
 
 
 @_checker
-def check_equilibrium_loss(value: float) -> bool:
+def check_half_probability_loss(value: float) -> bool:
     """Notebook 6: either realness loss when the discriminator says 0.5 for every image."""
     value = _number(value)
     return _report(abs(value - math.log(2)) < 0.01,

@@ -32,7 +32,7 @@
 #   [`jax.grad`](https://docs.jax.dev/en/latest/automatic-differentiation.html);
 #   Flax NNX modules and `nnx.split` / `nnx.merge` — [NNX basics](https://flax.readthedocs.io/en/latest/nnx_basics.html).
 #
-# **Time:** about 30 minutes to read and run (the code runs in seconds).
+# **Time:** about 30 minutes to read and run (the code runs in about 15 s).
 
 # %%
 # Setup for Colab, Binder or any Jupyter: installs acgan_lib if it is missing, does nothing if not.

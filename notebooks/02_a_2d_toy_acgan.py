@@ -29,7 +29,7 @@
 # [modules, `split` / `merge`](https://flax.readthedocs.io/en/latest/nnx_basics.html);
 # [Adam](https://optax.readthedocs.io/en/latest/api/optimizers.html#optax.adam).
 #
-# **Time:** about 40 minutes with the exercises. The notebook runs in about a minute on a
+# **Time:** about 40 minutes with the exercises. The notebook runs in under a minute on a
 # 2-core CPU (no GPU needed).
 
 # %%

@@ -30,7 +30,7 @@
 # `jax.grad` ([autodiff](https://docs.jax.dev/en/latest/automatic-differentiation.html)),
 # `nnx.clone` and `nnx.jit` ([NNX basics](https://flax.readthedocs.io/en/latest/nnx_basics.html)).
 #
-# **Time:** about 45 minutes (the code runs in about 1.5 minutes on a 2-core CPU).
+# **Time:** about 45 minutes (the code runs in about 80 s on a 2-core CPU).
 #
 # The book's figure of the generator step, as code:
 #

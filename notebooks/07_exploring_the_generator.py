@@ -25,7 +25,7 @@
 # [`jax.jit`](https://docs.jax.dev/en/latest/jit-compilation.html); the Fréchet distance idea is
 # explained in section 7. No training happens here.
 #
-# **Time:** about 20 minutes to read and run. It trains nothing; executing it takes about 25 s on a
+# **Time:** about 20 minutes to read and run. It trains nothing; executing it takes about 40 s on a
 # 2-core CPU.
 
 # %%

@@ -136,11 +136,11 @@ def test_one_checker_per_reference_value():
     assert exercises.binary_entropy is plotting.binary_entropy
 
 
-def test_check_equilibrium_loss():
-    assert exercises.check_equilibrium_loss(0.693)
-    assert exercises.check_equilibrium_loss("0.693")
-    assert exercises.check_equilibrium_loss(np.float32(0.6931))
-    assert not exercises.check_equilibrium_loss(0.5)
+def test_check_half_probability_loss():
+    assert exercises.check_half_probability_loss(0.693)
+    assert exercises.check_half_probability_loss("0.693")
+    assert exercises.check_half_probability_loss(np.float32(0.6931))
+    assert not exercises.check_half_probability_loss(0.5)
 
 
 def test_check_ema_memory():
@@ -182,7 +182,7 @@ def test_loss_reference_levels():
     assert lv["g_realness_floor"] == pytest.approx(-0.95 * math.log(0.95) - 0.05 * math.log(0.05))
     assert lv["d_realness_floor"] == pytest.approx(lv["g_realness_floor"] / 2)
     assert lv["d_realness_floor"] == pytest.approx(0.0993, abs=1e-4)
-    assert lv["equilibrium"] == pytest.approx(math.log(2))
+    assert lv["ln2"] == pytest.approx(math.log(2))
     assert lv["untrained_class"] == pytest.approx(math.log(10))
     assert plotting.binary_entropy(1.0) == 0.0
 
