@@ -95,20 +95,30 @@ def _entropy(t):
     return -(t * math.log(t) + (1 - t) * math.log(1 - t))
 
 
-def test_nb02_reference_lines_right(capsys):
-    assert exercises.check_reference_lines(lambda t: _entropy(t) / 2, _entropy, math.log)
+def _bce(p, t):
+    return -(t * math.log(p) + (1 - t) * math.log(1 - p))
+
+
+def test_nb02_soft_target_levels_right(capsys):
+    d_star = 0.45
+    right = [_entropy(0.9) / 2, _entropy(0.9), (_bce(d_star, 0.9) + _bce(d_star, 0.0)) / 2, _bce(d_star, 0.9)]
+    assert exercises.check_soft_target_levels(*right)
     assert capsys.readouterr().out.startswith("right")
+    assert exercises.check_soft_target_levels(*[round(v, 3) for v in right])
 
 
-def test_nb02_reference_lines_wrong(capsys):
-    # the floor of the whole batch is not H(t): the fake half can reach 0
-    assert not exercises.check_reference_lines(_entropy, _entropy, math.log)
-    assert capsys.readouterr().out.startswith("not yet")
-    # "0.95 is the lower bound" is the misconception issue #10 names
-    assert not exercises.check_reference_lines(lambda t: _entropy(t) / 2, lambda t: t, math.log)
-    # ln 2 for every C is wrong
-    assert not exercises.check_reference_lines(lambda t: _entropy(t) / 2, _entropy, lambda c: math.log(2))
-    assert not exercises.check_reference_lines(lambda t: 1 / 0, _entropy, math.log)
+def test_nb02_soft_target_levels_wrong(capsys):
+    d_star = 0.45
+    right = [_entropy(0.9) / 2, _entropy(0.9), (_bce(d_star, 0.9) + _bce(d_star, 0.0)) / 2, _bce(d_star, 0.9)]
+    # the 0.95 values, the whole-batch floor H(t) for D, ln 2 for "D says 0.5" instead of the equilibrium
+    for wrong in ([_entropy(0.95) / 2, _entropy(0.95), 0.692, 0.739],
+                  [_entropy(0.9), *right[1:]],
+                  [*right[:2], math.log(2), right[3]],
+                  [*right[:3], math.log(2)]):
+        assert not exercises.check_soft_target_levels(*wrong)
+        out = capsys.readouterr().out
+        assert out.startswith("not yet") and out.count("\n") == 1
+        assert f"{right[0]:.3f}" not in out and f"{right[3]:.3f}" not in out
 
 
 # ----------------------------------------------------------------------------- notebooks 06, 07 (nb-b)
