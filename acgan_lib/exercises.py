@@ -199,7 +199,8 @@ def check_deconv1_params(n: int) -> bool:
     n = _integer(n, "a whole number of parameters")
     want = 5 * 5 * 384 * 192 + 192 + 2 * 192
     return _report(n == want, f"{want:,} = 5*5*384*192 kernel + 192 bias + 2*192 batch-norm scale/offset",
-                   "kernel is (5, 5, 384, 192); add one bias per output channel and the batch norm's scale and offset")
+                   "count every array of the layer: look at the shapes in nnx.state(gen.deconv1) and in the "
+                   "batch norm that follows it (gen.bn1), and leave out what training does not learn")
 
 
 @_checker

@@ -121,6 +121,15 @@ def test_nb02_soft_target_levels_wrong(capsys):
         assert f"{right[0]:.3f}" not in out and f"{right[3]:.3f}" not in out
 
 
+def test_deconv1_hint_gives_the_method_not_the_sum(capsys):
+    assert not exercises.check_deconv1_params(0)
+    hint = capsys.readouterr().out
+    assert hint.startswith("not yet: ") and "nnx.state" in hint
+    for piece in ("5, 5", "384", "192", "bias", "scale", "offset", "*"):
+        assert piece not in hint, hint
+    assert exercises.check_deconv1_params(5 * 5 * 384 * 192 + 192 + 2 * 192)
+
+
 # ----------------------------------------------------------------------------- notebooks 06, 07 (nb-b)
 # ----------------------------------------------------------------------------- notebook 06
 def test_check_untrained_class_loss():
