@@ -645,7 +645,7 @@ assert 0.65 < real_losses.min() and real_losses.max() < 0.8 or SMOKE   # "betwee
 # * A trained discriminator is *confidently wrong* about a fresh generator's flat grey: class loss
 #   far above $\ln 10$.
 # * When the generator draws the wrong digit, the class loss is high, and its gradient flows back
-#   through every generator layer, the embedding of the requested class included. Past
+#   through every generator layer, the class embedding included. Past
 #   $-\ln 10^{-7} \approx 16.1$ the reference's clipped loss has gradient 0; the logit form keeps
 #   its largest gradient there — the library's losses are **not** equivalent to the reference's
 #   in that regime, and better.
