@@ -114,8 +114,8 @@ def loss_reference_levels(soft_one: float = 0.95, num_classes: int = 10) -> dict
 
     ``d_realness_floor``: the discriminator's realness loss at its minimum on a half-real
     (target ``soft_one``) / half-fake (target 0) batch, H(soft_one) / 2; ``g_realness_floor``: the
-    generator's, all targets ``soft_one``, H(soft_one); ``equilibrium``: either realness loss when the
-    discriminator says 0.5 for every image, ln 2 (the name is historical: see the next two);
+    generator's, all targets ``soft_one``, H(soft_one); ``ln2``: either realness loss when the
+    discriminator says 0.5 for every image, ln 2 (not the equilibrium: see the next two);
     ``d_at_equilibrium`` / ``g_at_equilibrium``: the realness losses where fakes and reals are
     indistinguishable and the discriminator is at its best, which with a soft target says
     D* = soft_one / 2, not 0.5 (notebook 1, "reference values"): 0.692 / 0.739 for 0.95, both ln 2
@@ -127,7 +127,7 @@ def loss_reference_levels(soft_one: float = 0.95, num_classes: int = 10) -> dict
         return float(-t * np.log(p) - (1 - t) * np.log(1 - p))
 
     return {"d_realness_floor": binary_entropy(soft_one) / 2, "g_realness_floor": binary_entropy(soft_one),
-            "equilibrium": float(np.log(2.0)),
+            "ln2": float(np.log(2.0)),
             "d_at_equilibrium": (bce(d_star, soft_one) + bce(d_star, 0.0)) / 2,
             "g_at_equilibrium": bce(d_star, soft_one),
             "untrained_class": float(np.log(num_classes))}
@@ -138,7 +138,7 @@ def add_loss_references(axes, soft_one: float = 0.95, num_classes: int = 10) -> 
     lv = loss_reference_levels(soft_one, num_classes)
     for ax, floor, who in zip(axes, (lv["d_realness_floor"], lv["g_realness_floor"]), ("D", "G")):
         ax.axhline(floor, color="tab:green", lw=1, ls="-.", label=f"{who} realness minimum {floor:.3f}")
-        ax.axhline(lv["equilibrium"], color="grey", lw=1, ls="-.", label=f"ln 2 = {lv['equilibrium']:.3f} (D says 0.5)")
+        ax.axhline(lv["ln2"], color="grey", lw=1, ls="-.", label=f"ln 2 = {lv['ln2']:.3f} (D says 0.5)")
         if who == "G":   # D's equilibrium value (0.692) would sit on the ln 2 line
             ax.axhline(lv["g_at_equilibrium"], color="tab:purple", lw=1, ls=":",
                        label=f"G at the equilibrium {lv['g_at_equilibrium']:.3f} (D says {soft_one / 2:g})")

@@ -32,7 +32,7 @@
 #   [`jax.grad`](https://docs.jax.dev/en/latest/automatic-differentiation.html);
 #   Flax NNX modules and `nnx.split` / `nnx.merge` — [NNX basics](https://flax.readthedocs.io/en/latest/nnx_basics.html).
 #
-# **Time:** about 30 minutes to read and run (the code runs in seconds).
+# **Time:** about 30 minutes to read and run (the code runs in about 15 s).
 
 # %%
 # Setup for Colab, Binder or any Jupyter: installs acgan_lib if it is missing, does nothing if not.
@@ -121,6 +121,11 @@ compile_cache.enable();  # compiled programs kept on disk: a second run compiles
 #
 # `D` maximises $V$ (say "real" on data, "fake" on fakes); `G` minimises the second term.
 #
+# *Predict before you read on:* early in training `D` rejects the fakes confidently
+# ($\ell \ll 0$). Does the generator's minimax loss $\log(1 - \sigma(\ell))$ then give it a large
+# gradient, or almost none?
+
+# %% [markdown]
 # **Why the generator usually uses the "trick" target instead.** For one fake with logit $\ell$
 # the minimax generator loss is $\log(1-\sigma(\ell))$; the non-saturating one, which Goodfellow
 # et al. themselves recommend, is $-\log \sigma(\ell)$ — binary cross-entropy with target 1
@@ -181,10 +186,6 @@ compile_cache.enable();  # compiled programs kept on disk: a second run compiles
 # the realness question they compete. The soft 0.95 replaces the target 1 ("one-sided label
 # smoothing", Salimans et al. 2016): a discriminator rewarded for being 95 % sure cannot push
 # its logits on real digits to infinity. The next cell checks the halves on random logits.
-
-# %% [markdown]
-# *Predict before you run:* in the plot below, which curve is flat on the left (a confidently
-# rejected fake) and which is steep?
 
 # %% tags=["nbval-check-output"]
 # The library's discriminator losses are the averages of ACGAN's two terms, i.e. -L_S/2 and -L_C/2.
@@ -387,9 +388,11 @@ print(f"range of the model input: [{ds.images.min():.1f}, {ds.images.max():.1f}]
 #   the generator is told which digit to draw, and the discriminator has a second head that
 #   names the digit.
 # * The discriminator therefore has **two losses** — realness (binary cross-entropy) and class
-#   (sparse categorical cross-entropy) — and the generator is trained through both. They are
-#   ACGAN's $-L_S$ and $-L_C$; the generator uses the non-saturating ("trick") form of $-L_S$,
-#   whose gradient $\sigma(\ell) - 0.95$ stays large when the discriminator rejects a fake.
+#   (sparse categorical cross-entropy) — and the generator is trained through both. For the
+#   discriminator they are ACGAN's terms averaged over its batch, $-L_C/2$ and (soft target)
+#   $\approx -L_S/2$; the generator uses the fake term of $-L_C$ and the non-saturating ("trick")
+#   stand-in for $L_S$, whose gradient $\sigma(\ell) - 0.95$ stays large when the discriminator
+#   rejects a fake.
 # * [Reference values](#reference-values) for every loss curve: 0.099 (best discriminator
 #   realness loss with the soft 0.95), 0.199 (best generator realness loss), $\ln 2$ (`D` says
 #   0.5), 0.692 / 0.739 (discriminator / generator at the equilibrium, where `D` says 0.475),

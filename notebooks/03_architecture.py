@@ -93,8 +93,8 @@ disc = models.Discriminator(num_classes=10, rngs=nnx.Rngs(1))
 # ```
 #
 # (This is `Generator.layers` in `acgan_lib/models.py`.) The class enters by **multiplying** `z`
-# with a learned 100-number vector per class, so one `z` can be read as "a style" that every
-# class row reuses. Batch normalisation comes *after* the activation, as in the reference, with
+# with a learned 100-number vector per class, so every class reuses the same `z` (notebook 7
+# shows how loosely it carries a style). Batch normalisation comes *after* the activation, as in the reference, with
 # Keras' settings (momentum 0.99, epsilon 1e-3).
 
 # %% tags=["nbval-check-output"]
@@ -260,7 +260,8 @@ print("implementation used on this backend:", conv_transpose.default_conv_impl()
 #
 # ## Exercises
 #
-# 1. Verify the parameter count of `deconv1` by hand (kernel + bias + batch norm scale/offset).
+# 1. Count by hand the trainable parameters of `deconv1` together with the batch norm that
+#    follows it.
 #    Check: `exercises.check_deconv1_params(n)`.
 # 2. Build a generator with `latent_dim=16`. Which layers change size, and by how much does the
 #    parameter count drop? Check: `exercises.check_latent16_param_drop(n)`.

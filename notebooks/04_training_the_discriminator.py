@@ -584,7 +584,7 @@ assert late > 0.85
 # * Adam on the summed gradient is a different algorithm from one Adam step per loss; the fused
 #   single-backward path (`explicit=False`) gives the same parameters as the explicit one, to
 #   float rounding.
-# * Reading the curves: the realness loss has a floor above 0 (exercise 2); with an
+# * Reading the curves: the realness loss has a floor above 0 (notebook 1, section 4); with an
 #   untrained generator the fakes' labels stay unreadable and the class accuracy stays near
 #   the average of the real half and chance, while in real training it passes 85 % (0.93 over
 #   iterations 200–300 of the shipped run).
@@ -628,10 +628,10 @@ print({k: round(a / b, 3) for (k, a), b in zip(layer_norms(g_half["class_loss"])
 # %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 2: BCE with target t is minimised at sigmoid(logit) = t, where it equals the entropy
 # H(t): H(0.95) = 0.199 on the real half, 0 on the fake half (target 0), so the batch mean cannot go
-# below H(0.95)/2 = 0.099. With soft_one = 1.0 the minimum is 0, reached only as the real logits
-# go to +infinity: hard targets keep pushing them up, while the soft target's optimum is the
-# training-mode (dropout on) logit ln(0.95/0.05) = 2.94. Measured below in inference mode (no
-# dropout, so both come out larger): after the same steps the hard-target copy's logits are higher.
+# below H(0.95)/2 = 0.099. With soft_one = 1.0 the minimum is 0, approached only as the real logits
+# go to +∞ and the fake logits to −∞: hard targets keep pushing the real logits up, while the soft
+# target's optimum is the training-mode (dropout on) logit ln(0.95/0.05) = 2.94. Measured below in
+# inference mode: after the same steps the hard-target copy's logits are higher.
 print(f"minimum D realness loss: soft 0.95 -> {exercises.binary_entropy(0.95) / 2:.4f}, "
       f"hard 1.0 -> {exercises.binary_entropy(1.0) / 2:.4f}")
 real_logit = {}

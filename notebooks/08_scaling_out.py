@@ -103,11 +103,11 @@ print("backend:", jax.default_backend(), "| devices:", len(jax.devices()))
 
 # %%
 mesh = parallel.make_mesh(4)
-params_like = jax.device_put(jnp.ones((3, 3, 384, 192)), parallel.replicated(mesh))
+params_like = jax.device_put(jnp.ones((5, 5, 384, 192)), parallel.replicated(mesh))   # deconv1's kernel shape
 batch = jax.device_put(jnp.zeros((100, 28, 28, 1)), parallel.batch_sharding(mesh, 4))
-for name, x in [("kernel (replicated)", params_like), ("batch (split)", batch)]:
+for name, x in [("deconv1 kernel (replicated)", params_like), ("batch (split)", batch)]:
     shapes = [s.data.shape for s in x.addressable_shards]
-    print(f"{name:<20} global {x.shape} -> per device {shapes[0]} on {len(shapes)} devices")
+    print(f"{name:<28} global {x.shape} -> per device {shapes[0]} on {len(shapes)} devices")
 
 # %% tags=["nbval-check-output"]
 assert all(s.data.shape == (25, 28, 28, 1) for s in batch.addressable_shards)

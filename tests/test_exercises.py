@@ -95,20 +95,39 @@ def _entropy(t):
     return -(t * math.log(t) + (1 - t) * math.log(1 - t))
 
 
-def test_nb02_reference_lines_right(capsys):
-    assert exercises.check_reference_lines(lambda t: _entropy(t) / 2, _entropy, math.log)
+def _bce(p, t):
+    return -(t * math.log(p) + (1 - t) * math.log(1 - p))
+
+
+def test_nb02_soft_target_levels_right(capsys):
+    d_star = 0.45
+    right = [_entropy(0.9) / 2, _entropy(0.9), (_bce(d_star, 0.9) + _bce(d_star, 0.0)) / 2, _bce(d_star, 0.9)]
+    assert exercises.check_soft_target_levels(*right)
     assert capsys.readouterr().out.startswith("right")
+    assert exercises.check_soft_target_levels(*[round(v, 3) for v in right])
 
 
-def test_nb02_reference_lines_wrong(capsys):
-    # the floor of the whole batch is not H(t): the fake half can reach 0
-    assert not exercises.check_reference_lines(_entropy, _entropy, math.log)
-    assert capsys.readouterr().out.startswith("not yet")
-    # "0.95 is the lower bound" is the misconception issue #10 names
-    assert not exercises.check_reference_lines(lambda t: _entropy(t) / 2, lambda t: t, math.log)
-    # ln 2 for every C is wrong
-    assert not exercises.check_reference_lines(lambda t: _entropy(t) / 2, _entropy, lambda c: math.log(2))
-    assert not exercises.check_reference_lines(lambda t: 1 / 0, _entropy, math.log)
+def test_nb02_soft_target_levels_wrong(capsys):
+    d_star = 0.45
+    right = [_entropy(0.9) / 2, _entropy(0.9), (_bce(d_star, 0.9) + _bce(d_star, 0.0)) / 2, _bce(d_star, 0.9)]
+    # the 0.95 values, the whole-batch floor H(t) for D, ln 2 for "D says 0.5" instead of the equilibrium
+    for wrong in ([_entropy(0.95) / 2, _entropy(0.95), 0.692, 0.739],
+                  [_entropy(0.9), *right[1:]],
+                  [*right[:2], math.log(2), right[3]],
+                  [*right[:3], math.log(2)]):
+        assert not exercises.check_soft_target_levels(*wrong)
+        out = capsys.readouterr().out
+        assert out.startswith("not yet") and out.count("\n") == 1
+        assert f"{right[0]:.3f}" not in out and f"{right[3]:.3f}" not in out
+
+
+def test_deconv1_hint_gives_the_method_not_the_sum(capsys):
+    assert not exercises.check_deconv1_params(0)
+    hint = capsys.readouterr().out
+    assert hint.startswith("not yet: ") and "nnx.state" in hint
+    for piece in ("5, 5", "384", "192", "bias", "scale", "offset", "*"):
+        assert piece not in hint, hint
+    assert exercises.check_deconv1_params(5 * 5 * 384 * 192 + 192 + 2 * 192)
 
 
 # ----------------------------------------------------------------------------- notebooks 06, 07 (nb-b)
@@ -136,11 +155,11 @@ def test_one_checker_per_reference_value():
     assert exercises.binary_entropy is plotting.binary_entropy
 
 
-def test_check_equilibrium_loss():
-    assert exercises.check_equilibrium_loss(0.693)
-    assert exercises.check_equilibrium_loss("0.693")
-    assert exercises.check_equilibrium_loss(np.float32(0.6931))
-    assert not exercises.check_equilibrium_loss(0.5)
+def test_check_half_probability_loss():
+    assert exercises.check_half_probability_loss(0.693)
+    assert exercises.check_half_probability_loss("0.693")
+    assert exercises.check_half_probability_loss(np.float32(0.6931))
+    assert not exercises.check_half_probability_loss(0.5)
 
 
 def test_check_ema_memory():
@@ -182,7 +201,7 @@ def test_loss_reference_levels():
     assert lv["g_realness_floor"] == pytest.approx(-0.95 * math.log(0.95) - 0.05 * math.log(0.05))
     assert lv["d_realness_floor"] == pytest.approx(lv["g_realness_floor"] / 2)
     assert lv["d_realness_floor"] == pytest.approx(0.0993, abs=1e-4)
-    assert lv["equilibrium"] == pytest.approx(math.log(2))
+    assert lv["ln2"] == pytest.approx(math.log(2))
     assert lv["untrained_class"] == pytest.approx(math.log(10))
     assert plotting.binary_entropy(1.0) == 0.0
 
