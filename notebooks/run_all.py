@@ -32,6 +32,23 @@ HERE = Path(__file__).resolve().parent
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+# What a notebook shows for an interactive widget until its cells run again: without this, the
+# stored fallback is the widget's repr, "HBox(children=(VBox(children=(Dropdown(...".
+WIDGET_PLACEHOLDER = "Interactive widget: run the cells above in Jupyter (with a running kernel) to use it."
+
+
+def explain_widget_outputs(nb: nbformat.NotebookNode) -> int:
+    """Replace the text fallback of every widget output with :data:`WIDGET_PLACEHOLDER`; return how many."""
+    n = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if WIDGET_MIME in out.get("data", {}):
+                out["data"]["text/plain"] = WIDGET_PLACEHOLDER
+                n += 1
+    return n
+
+
 def strip_solution_outputs(nb: nbformat.NotebookNode) -> int:
     """Remove the outputs of every code cell tagged ``solution`` in place; return how many had any."""
     stripped = 0
@@ -98,6 +115,7 @@ def main() -> int:
             return 1
         dt = time.perf_counter() - t0
         strip_solution_outputs(nb)
+        explain_widget_outputs(nb)
         if args.inplace:
             save_as_jupyterlab(nb, HERE, nb_path.name)
         else:

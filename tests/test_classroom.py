@@ -258,3 +258,12 @@ def test_run_all_inplace_writes_the_bytes_jupyterlab_saves(tmp_path):
     run_all.save_as_jupyterlab(nb, tmp_path, path.name)
     assert (tmp_path / path.name).read_bytes() == path.read_bytes()
     assert (tmp_path / path.with_suffix(".py").name).read_bytes() == path.with_suffix(".py").read_bytes()
+
+
+def test_no_widget_shows_its_repr_before_the_kernel_runs():
+    """A stored widget output shows a sentence, not "HBox(children=(VBox(..." (issue 21 §9)."""
+    widgets = [out for path in NOTEBOOKS for cell in nbformat.read(path, as_version=4).cells
+               for out in cell.get("outputs", []) if run_all.WIDGET_MIME in out.get("data", {})]
+    assert widgets, "notebook 07 stores its slider widget"
+    for out in widgets:
+        assert out["data"]["text/plain"] == run_all.WIDGET_PLACEHOLDER
