@@ -38,6 +38,7 @@ import time
 import warnings
 from pathlib import Path
 
+from .argtypes import number_arg
 from .files import EXPORT_MARKER
 
 EXIT_OK, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 2, 3, 130   # = interrupts.EXIT_INTERRUPTED
@@ -51,18 +52,7 @@ class UserError(Exception):
     """A problem with what the user asked for: printed as one line, exit code 2."""
 
 
-def _number(parse, ok, rule: str):
-    """An argparse type: ``parse`` the text, then require ``ok(value)`` (message: "must be <rule>")."""
-    def convert(text: str):
-        try:
-            value = parse(text)
-        except (ValueError, OverflowError):
-            kind = "a whole number" if parse is int else "a number"
-            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
-        if not ok(value):
-            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
-        return value
-    return convert
+_number = number_arg   # the one argparse number converter (TrainConfig fields use it too)
 
 
 _positive_int = _number(int, lambda v: v >= 1, ">= 1")

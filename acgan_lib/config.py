@@ -8,13 +8,13 @@ are written once, here.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 from typing import Any, Callable
 
 import numpy as np
 
+from .argtypes import number_arg
 from .conv_transpose import CONV_IMPLS
 from .models import LATENT_DIM, NUM_CLASSES
 from .training import ADAM_BETA1, BATCH_SIZE, LEARNING_RATE, SOFT_ONE, LossWeights
@@ -121,18 +121,6 @@ def cli_type(field: dataclasses.Field) -> Callable[[str], Any]:
     Errors read ``must be <rule>, got <text>`` (argparse prefixes the option), the same rule
     :meth:`TrainConfig.validate` applies.
     """
-    parse = {"int": int, "float": float}[field.type]
     rule = field.metadata["rule"]
-
-    def convert(text: str):
-        try:
-            value = parse(text)
-        except (ValueError, OverflowError):
-            kind = "a whole number" if parse is int else "a number"
-            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
-        if rule is not None and not rule[0](value):
-            raise argparse.ArgumentTypeError(f"must be {rule[1]}, got {text}")
-        return value
-
-    convert.__name__ = field.name
-    return convert
+    return number_arg({"int": int, "float": float}[field.type], rule[0] if rule else None,
+                      rule[1] if rule else "", field.name)

@@ -85,3 +85,15 @@ def pairs(*sequences):
     assert sequences[0], "nothing to compare"
     assert len({len(s) for s in sequences}) == 1, f"lengths differ: {[len(s) for s in sequences]}"
     return zip(*sequences, strict=True)
+
+
+def clean_clone(root: Path, dest: Path) -> Path:
+    """A clone of ``root``'s current tree (tracked files, uncommitted edits included) at ``dest``, as a
+    fresh clone has it: what the README's commands and `make lab` meet on a learner's machine."""
+    import subprocess
+
+    snapshot = subprocess.run(["git", "stash", "create"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip() or "HEAD"
+    subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(root), str(dest)], check=True)
+    subprocess.run(["git", "checkout", "--quiet", snapshot], cwd=dest, check=True)
+    return dest

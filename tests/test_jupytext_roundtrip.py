@@ -31,6 +31,8 @@ import nbformat
 import pytest
 from jupytext.config import load_jupytext_config
 
+from conftest import clean_clone
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # What JupyterLab records for the kernel it ran, on a machine whose Python differs from the one that
@@ -83,13 +85,6 @@ needs_lab = pytest.mark.skipif(
     reason="needs make and a git checkout")
 
 
-def _clean_clone(dest: Path) -> Path:
-    """A clone of the current tree (tracked files, uncommitted edits included), as a fresh clone has it."""
-    snapshot = subprocess.run(["git", "stash", "create"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip() or "HEAD"
-    subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(ROOT), str(dest)], check=True)
-    subprocess.run(["git", "checkout", "--quiet", snapshot], cwd=dest, check=True)
-    return dest
 
 
 def _git_status(repo: Path) -> str:
@@ -179,7 +174,7 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory):
-    return _clean_clone(tmp_path_factory.mktemp("lab") / "repo")
+    return clean_clone(ROOT, tmp_path_factory.mktemp("lab") / "repo")
 
 
 @needs_lab

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import clean_clone
+
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "<!-- readme-cli-examples"
 STEPS_PER_TRAIN = 2
@@ -40,18 +42,12 @@ def test_readme_examples_are_commands_of_this_project():
         assert trains and all("--ema-decay" in t for t in trains), c
 
 
-def _clean_clone(dest: Path) -> Path:
-    snapshot = subprocess.run(["git", "stash", "create"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip() or "HEAD"
-    subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(ROOT), str(dest)], check=True)
-    subprocess.run(["git", "checkout", "--quiet", snapshot], cwd=dest, check=True)
-    return dest
 
 
 def test_readme_cli_examples_run_from_a_clean_clone(tmp_path):
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("needs a git checkout")
-    clone = _clean_clone(tmp_path / "clone")
+    clone = clean_clone(ROOT, tmp_path / "clone")
     env = {**os.environ, "PYTHONPATH": str(clone), "MPLBACKEND": "Agg", "ACGAN_DATA_DIR": str(tmp_path / "mnist")}
     steps = 0
     for argv in readme_cli_examples():
