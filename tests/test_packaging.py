@@ -174,3 +174,13 @@ def test_build_prints_no_setuptools_warnings(tmp_path):
                                   "CONTRIBUTING.md", "docs/samples.png"])
 def test_top_level_files_are_tracked_and_present(name):
     assert (ROOT / name).is_file()
+
+
+def test_package_docstring_names_every_module():
+    """The package docstring is the map of the library: every module appears in it."""
+    import acgan_lib
+
+    modules = sorted(p.stem for p in (ROOT / "acgan_lib").glob("*.py") if not p.stem.startswith("__"))
+    assert len(modules) > 10
+    missing = [m for m in modules if f"``{m}``" not in acgan_lib.__doc__]
+    assert not missing, f"acgan_lib/__init__.py does not name {missing}"
