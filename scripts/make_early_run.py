@@ -12,6 +12,10 @@ A short deterministic run of the reference recipe (seed 0, bundled data) with th
 * ``progress.gif`` - those frames as a matplotlib animation.
 
     PYTHONPATH=. python scripts/make_early_run.py --out acgan_lib/assets/early_run
+
+``--max-steps``, ``--export-at`` and ``--disc-at`` carry the same run further and export the
+generator / discriminator at other iterations (write to a scratch ``--out``: the run also
+rewrites ``losses.csv``, ``frames.npz`` and ``progress.gif`` there).
 """
 from __future__ import annotations
 
@@ -88,13 +92,29 @@ def make_gif(frames: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def iterations(text: str) -> tuple[int, ...]:
+    """``"300,530"`` -> ``(300, 530)``; argparse turns the error into a one-line usage message."""
+    try:
+        steps = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated iterations such as 300,530, got {text!r}")
+    if any(s < 1 for s in steps):
+        raise argparse.ArgumentTypeError(f"iterations start at 1, got {text!r}")
+    return steps
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="acgan_lib/assets/early_run")
     ap.add_argument("--work", default="/tmp/early_run_work")
     ap.add_argument("--max-steps", type=int, default=600)
     ap.add_argument("--gif-only", action="store_true", help="only remake progress.gif from frames.npz")
+    ap.add_argument("--export-at", type=iterations, default=EXPORT_AT,
+                    help="comma-separated iterations to export the generator at (default %(default)s)")
+    ap.add_argument("--disc-at", type=iterations, default=DISC_AT,
+                    help="comma-separated iterations to export the discriminator at (default %(default)s)")
     args = ap.parse_args()
+    export_at, disc_at = set(args.export_at), set(args.disc_at)
     if args.gif_only:
         with np.load(Path(args.out) / "frames.npz") as f:
             make_gif({k: f[k] for k in ("step", "eval", "train")}, Path(args.out) / "progress.gif")
@@ -127,14 +147,14 @@ def main() -> None:
     def on_log(rows):
         if run.step % FRAME_EVERY == 0:
             keep_frame()
-        if run.step in EXPORT_AT:
+        if run.step in export_at:
             d = out / f"generator_{run.step:04d}"
             shutil.rmtree(d, ignore_errors=True)
             checkpoint.save_generator(d, run.gen, {"step": run.step, "seed": cfg.seed, "data": "bundled"})
             to_float16(d)
             print(f"generator {run.step}: largest pixel change from float16 storage "
                   f"{float16_pixel_change(run.gen, d):.0f} / 255", flush=True)
-        if run.step in DISC_AT:
+        if run.step in disc_at:
             d = out / f"discriminator_{run.step:04d}"
             shutil.rmtree(d, ignore_errors=True)
             checkpoint.save(d, 0, {"discriminator": run.disc}, {"config": {"num_classes": cfg.num_classes},
