@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.patches import FancyArrowPatch, Rectangle
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 
-from acgan_lib import models
+from acgan_lib import models, training
 
 _COLOURS = {"embedding": "#c6dbef", "dense": "#fdd0a2", "deconv": "#c7e9c0", "conv": "#dadaeb",
             "flatten": "#f0f0f0", "head": "#fcbba1", "input": "#ffffff", "z": "#ffffff"}
@@ -162,3 +163,200 @@ def draw_overlap_add(x=(1.0, 2.0, -1.0), w=(0.5, 1.0, 0.5), stride: int = 2):
                  f"scaled copy of w, {stride} positions further on; overlaps add up", fontsize=9)
     fig.tight_layout()
     return fig, out
+
+
+# ----------------------------------------------------------------------------- flow diagrams (notebooks 1 and 5)
+# Boxes are placed in inches (each axes spans its figure's size in inches, aspect 1), so a box's
+# size and its text's size can be compared directly: 9 pt is 1/8 inch.
+
+_FLOW_COLOURS = {"tensor": "#ffffff", "net": "#c7e9c0", "disc": "#dadaeb", "frozen": "#d9d9d9",
+                 "loss": "#fdd0a2", "grad": "#fcbba1", "note": "#ffffff"}
+FROZEN_HATCH = "///"
+UPDATE_COLOUR = "#cb181d"
+_LINE = 0.21          # inches between two text lines in a box
+
+
+def shape_label(batch: str, *dims: int) -> str:
+    """A tensor's shape with a symbolic batch axis, written like a Python tuple: ``"(2B, 28, 28, 1)"``, ``"(B,)"``."""
+    return "(" + ", ".join([batch, *(str(d) for d in dims)]) + ("," if not dims else "") + ")"
+
+
+def _flow_axes(ax, width: float, height: float) -> None:
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, height)
+    ax.set_aspect("equal")
+    ax.axis("off")
+
+
+def _node(ax, x: float, y: float, w: float, h: float, lines: list[tuple[str, dict]], kind: str,
+          gid: str | None = None) -> FancyBboxPatch:
+    """A box of ``kind`` centred at (x, y), size (w, h) inches, its ``lines`` of text stacked in the middle.
+
+    Each line is (text, matplotlib text keywords). A frozen box is grey and hatched, its text on
+    white so the hatching does not cross the letters.
+    """
+    frozen = kind == "frozen"
+    patch = FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0,rounding_size=0.08",
+                           facecolor=_FLOW_COLOURS[kind], edgecolor="dimgrey" if frozen else "black",
+                           hatch=FROZEN_HATCH if frozen else None, lw=1.6 if kind in ("net", "disc", "frozen") else 1,
+                           ls="--" if kind == "note" else "-", gid=gid)
+    ax.add_patch(patch)
+    top = y + (len(lines) - 1) * _LINE / 2
+    for i, (text, style) in enumerate(lines):
+        style = {"fontsize": 9, **style}
+        if frozen:
+            style["bbox"] = {"facecolor": "white", "edgecolor": "none", "pad": 1.0}
+        ax.text(x, top - i * _LINE, text, ha="center", va="center", **style)
+    return patch
+
+
+def _tensor(ax, x: float, y: float, name: str, shape: str, w: float = 1.5, kind: str = "tensor") -> FancyBboxPatch:
+    """A tensor: its name, and its shape in bold below it."""
+    return _node(ax, x, y, w, 0.62, [(name, {}), (shape, {"fontweight": "bold"})], kind)
+
+
+def _edge(patch: FancyBboxPatch, side: str, frac: float = 0.5) -> tuple[float, float]:
+    """A point on one side of a box: ``side`` in left/right/top/bottom, ``frac`` along it (0 = bottom / left)."""
+    x0, y0, w, h = patch.get_x(), patch.get_y(), patch.get_width(), patch.get_height()
+    return {"left": (x0, y0 + frac * h), "right": (x0 + w, y0 + frac * h),
+            "bottom": (x0 + frac * w, y0), "top": (x0 + frac * w, y0 + h)}[side]
+
+
+def _flow_arrow(ax, start, end, colour: str = "black", lw: float = 1.2, gid: str | None = None, **kwargs) -> FancyArrowPatch:
+    arrow = FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12, color=colour, lw=lw,
+                            shrinkA=0, shrinkB=1, gid=gid, **kwargs)
+    ax.add_patch(arrow)
+    return arrow
+
+
+def draw_acgan_idea(batch_size: int = training.BATCH_SIZE, latent_dim: int = models.LATENT_DIM,
+                    num_classes: int = models.NUM_CLASSES,
+                    image_shape: tuple[int, ...] = models.IMAGE_SHAPE) -> Figure:
+    """The ACGAN idea as a flow diagram: (z, class c) -> G -> fake image; real and fake -> D -> two heads -> two losses.
+
+    Shapes are those of one discriminator step of the library: ``batch_size`` (B) real digits and
+    B fakes, stacked into one batch of 2B (:func:`acgan_lib.training.discriminator_targets`).
+    Returns the figure (open in pyplot: ``plt.show()`` or ``plt.close`` it).
+    """
+    fig, ax = plt.subplots(figsize=(11.0, 3.3))
+    fig.subplots_adjust(0, 0, 1, 1)
+    _flow_axes(ax, 11.0, 3.3)
+    z = _tensor(ax, 0.85, 2.55, "latent z", shape_label("B", latent_dim), w=1.4)
+    c = _tensor(ax, 0.85, 1.6, "class c (0…9)" if num_classes == 10 else f"class c (0…{num_classes - 1})",
+                shape_label("B"), w=1.4)
+    g = _node(ax, 2.6, 2.075, 1.2, 1.6, [("G", {"fontsize": 13, "fontweight": "bold"}), ("generator", {})], "net",
+              gid="G")
+    fake = _tensor(ax, 4.35, 2.075, "fake image", shape_label("B", *image_shape), w=1.5)
+    real = _tensor(ax, 4.35, 0.65, "real image", shape_label("B", *image_shape), w=1.5)
+    d = _node(ax, 6.3, 1.35, 1.5, 1.75, [("D", {"fontsize": 13, "fontweight": "bold"}), ("discriminator", {}),
+                                        ("sees real + fake:", {"fontsize": 8}),
+                                        (shape_label("2B", *image_shape), {"fontsize": 8, "fontweight": "bold"})],
+              "disc", gid="D")
+    realness = _tensor(ax, 8.1, 2.1, "realness logit", shape_label("2B"), w=1.45)
+    classes = _tensor(ax, 8.1, 0.6, "class logits", shape_label("2B", num_classes), w=1.45)
+    bce = _node(ax, 9.95, 2.1, 1.85, 0.62, [("binary cross-entropy", {}), ("target: real or fake", {"fontsize": 8})],
+                "loss")
+    sce = _node(ax, 9.95, 0.6, 1.85, 0.62, [("sparse categorical CE", {}),
+                                            (f"target: the digit 0…{num_classes - 1}", {"fontsize": 8})], "loss")
+    _flow_arrow(ax, _edge(z, "right"), _edge(g, "left", 0.7))
+    _flow_arrow(ax, _edge(c, "right"), _edge(g, "left", 0.3))
+    _flow_arrow(ax, _edge(g, "right"), _edge(fake, "left"))
+    _flow_arrow(ax, _edge(fake, "right"), _edge(d, "left", 0.75))
+    _flow_arrow(ax, _edge(real, "right"), _edge(d, "left", 0.25))
+    _flow_arrow(ax, _edge(d, "right", 0.75), _edge(realness, "left"))
+    _flow_arrow(ax, _edge(d, "right", 0.25), _edge(classes, "left"))
+    _flow_arrow(ax, _edge(realness, "right"), _edge(bce, "left"))
+    _flow_arrow(ax, _edge(classes, "right"), _edge(sce, "left"))
+    ax.text(5.5, 3.2, f"shapes for one discriminator step: B = {batch_size} real digits (the batch size) and B fakes; "
+            "the generator's step sends only fakes through D", ha="center", va="top", fontsize=9, color="dimgrey")
+    return fig
+
+
+def draw_generator_step(batch_size: int = training.BATCH_SIZE, latent_dim: int = models.LATENT_DIM,
+                        num_classes: int = models.NUM_CLASSES, image_shape: tuple[int, ...] = models.IMAGE_SHAPE,
+                        soft_one: float = training.SOFT_ONE) -> Figure:
+    """One generator step as a flow diagram: forward through the frozen discriminator, the update back to G.
+
+    Shapes for the reference's generator batch of 2B = ``2 * batch_size``
+    (:func:`acgan_lib.training.generator_loss_terms`). The discriminator is drawn grey and hatched,
+    labelled "frozen"; the red arrow marks where the update goes (G only).
+    Returns the figure (open in pyplot: ``plt.show()`` or ``plt.close`` it).
+    """
+    fig, ax = plt.subplots(figsize=(11.0, 4.5))
+    fig.subplots_adjust(0, 0, 1, 1)
+    _flow_axes(ax, 11.0, 4.5)
+    y = 2.95
+    z = _tensor(ax, 0.8, y + 0.5, "latent z", shape_label("2B", latent_dim), w=1.3)
+    labels = _tensor(ax, 0.8, y - 0.5, "labels", shape_label("2B"), w=1.3)
+    g = _node(ax, 2.45, y, 1.25, 1.7, [("G", {"fontsize": 13, "fontweight": "bold"}), ("generator", {}),
+                                       ("training mode", {"fontsize": 8})], "net", gid="G")
+    images = _tensor(ax, 4.2, y, "images", shape_label("2B", *image_shape), w=1.5)
+    d = _node(ax, 6.0, y, 1.4, 1.7, [("D", {"fontsize": 13, "fontweight": "bold"}),
+                                     ("frozen", {"fontweight": "bold"}), ("not updated", {"fontsize": 8}),
+                                     ("dropout on", {"fontsize": 8})], "frozen", gid="frozen")
+    realness = _tensor(ax, 7.85, y + 0.6, "realness logit", shape_label("2B"), w=1.45)
+    classes = _tensor(ax, 7.85, y - 0.6, "class logits", shape_label("2B", num_classes), w=1.45)
+    bce = _node(ax, 9.8, y + 0.6, 1.75, 0.62, [("BCE", {}), (f"vs {soft_one:g} (\"real\")", {"fontsize": 8})], "loss")
+    sce = _node(ax, 9.8, y - 0.6, 1.75, 0.62, [("sparse CE", {}), ("vs labels", {"fontsize": 8})], "loss")
+    total = _node(ax, 9.8, 0.75, 1.75, 0.62, [("sum", {}), ("loss_G", {"fontsize": 8})], "loss")
+    grad = _node(ax, 6.6, 0.75, 2.3, 0.62, [("∇ of loss_G", {}), ("w.r.t. G's parameters only", {"fontsize": 8})],
+                 "grad")
+    update = _node(ax, 3.5, 0.75, 2.0, 0.62, [("Adam step", {}), ("update G only", {"fontsize": 9,
+                                                                                      "fontweight": "bold",
+                                                                                      "color": UPDATE_COLOUR})],
+                   "grad", gid="update")
+    for a, b in [(_edge(z, "right"), _edge(g, "left", 0.75)), (_edge(labels, "right"), _edge(g, "left", 0.25)),
+                 (_edge(g, "right"), _edge(images, "left")), (_edge(images, "right"), _edge(d, "left")),
+                 (_edge(d, "right", 0.8), _edge(realness, "left")), (_edge(d, "right", 0.2), _edge(classes, "left")),
+                 (_edge(realness, "right"), _edge(bce, "left")), (_edge(classes, "right"), _edge(sce, "left")),
+                 (_edge(sce, "bottom"), _edge(total, "top")), (_edge(total, "left"), _edge(grad, "right")),
+                 (_edge(grad, "left"), _edge(update, "right"))]:
+        _flow_arrow(ax, a, b)
+    # the realness loss joins the sum around the right of the class loss
+    _flow_arrow(ax, _edge(bce, "right"), _edge(total, "right"),
+                connectionstyle="arc,angleA=0,angleB=0,armA=18,armB=18,rad=6")
+    _flow_arrow(ax, _edge(update, "left", 0.5), _edge(g, "bottom"), colour=UPDATE_COLOUR, lw=2.2, gid="update-G",
+                connectionstyle="angle,angleA=180,angleB=90,rad=8")
+    ax.text(5.5, 4.4, f"one generator step: 2B = {2 * batch_size} generated digits (B = training.BATCH_SIZE); "
+            "labels are both G's input and the class target", ha="center", va="top", fontsize=9, color="dimgrey")
+    return fig
+
+
+def draw_cgan_vs_acgan(batch_size: int = training.BATCH_SIZE, num_classes: int = models.NUM_CLASSES,
+                       image_shape: tuple[int, ...] = models.IMAGE_SHAPE) -> Figure:
+    """Two panels: a conditional GAN's D(image, label) -> realness of the pair; ACGAN's D(image) -> realness, class.
+
+    Shapes for a batch of B = ``batch_size`` images. Returns the figure (open in pyplot).
+    """
+    width, height = 5.5, 3.1
+    fig, (left, right) = plt.subplots(1, 2, figsize=(2 * width, height))
+    fig.subplots_adjust(0, 0, 1, 1, wspace=0)
+    for ax in (left, right):
+        _flow_axes(ax, width, height)
+    mid = 1.45
+    # conditional GAN: the label is an input
+    image = _tensor(left, 0.85, mid + 0.55, "image", shape_label("B", *image_shape), w=1.5)
+    label = _tensor(left, 0.85, mid - 0.55, "label", shape_label("B"), w=1.5)
+    d = _node(left, 2.65, mid, 1.0, 1.5, [("D", {"fontsize": 13, "fontweight": "bold"})], "disc")
+    pair = _tensor(left, 4.45, mid, "realness of the pair", shape_label("B"), w=1.75)
+    _flow_arrow(left, _edge(image, "right"), _edge(d, "left", 0.75))
+    _flow_arrow(left, _edge(label, "right"), _edge(d, "left", 0.25))
+    _flow_arrow(left, _edge(d, "right"), _edge(pair, "left"))
+    left.text(width / 2, height - 0.1, "conditional GAN (Mirza & Osindero 2014)", ha="center", va="top",
+              fontsize=10, fontweight="bold")
+    left.text(width / 2, 0.15, "the label is an input: is this (image, label) a real pair?", ha="center",
+              va="bottom", fontsize=9, color="dimgrey")
+    # ACGAN: the label is predicted
+    image = _tensor(right, 0.85, mid, "image", shape_label("B", *image_shape), w=1.5)
+    d = _node(right, 2.65, mid, 1.0, 1.5, [("D", {"fontsize": 13, "fontweight": "bold"})], "disc")
+    realness = _tensor(right, 4.45, mid + 0.55, "realness logit", shape_label("B"), w=1.75)
+    classes = _tensor(right, 4.45, mid - 0.55, "class logits", shape_label("B", num_classes), w=1.75)
+    _flow_arrow(right, _edge(image, "right"), _edge(d, "left"))
+    _flow_arrow(right, _edge(d, "right", 0.75), _edge(realness, "left"))
+    _flow_arrow(right, _edge(d, "right", 0.25), _edge(classes, "left"))
+    right.text(width / 2, height - 0.1, "ACGAN (Odena et al. 2017)", ha="center", va="top", fontsize=10,
+               fontweight="bold")
+    right.text(width / 2, 0.15, "the label is predicted: it is the class head's target", ha="center",
+               va="bottom", fontsize=9, color="dimgrey")
+    right.axvline(0.02, color="lightgrey", lw=1)
+    return fig
