@@ -70,7 +70,7 @@ DATA = os.environ.get("ACGAN_DATA", "bundled")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from acgan_lib import compile_cache, data, plotting
+from acgan_lib import compile_cache, data, diagrams, plotting
 
 compile_cache.enable();  # compiled programs kept on disk: a second run compiles far less
 
@@ -101,12 +101,11 @@ compile_cache.enable();  # compiled programs kept on disk: a second run compiles
 # and the discriminator sees a 9, the class loss is high and its gradient pushes the drawing
 # toward an 8. Notebooks 4 and 5 write those two losses out and show their gradients.
 #
-# ```
-#            z ─┐
-#               ├─► G ─► fake image ─┐
-#   class c  ───┘                    ├─► D ─┬─► realness  (real / fake)   ← binary cross-entropy
-#            real image ─────────────┘      └─► class     (0 … 9)         ← sparse categorical cross-entropy
-# ```
+# The whole picture, with the shapes of one discriminator step (B real digits and B fakes):
+
+# %%
+fig = diagrams.draw_acgan_idea()
+plt.show()
 
 # %% [markdown]
 # ## 3. The objective, as equations

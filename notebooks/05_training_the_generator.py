@@ -32,12 +32,7 @@
 #
 # **Time:** about 45 minutes (the code runs in about 80 s on a 2-core CPU).
 #
-# The book's figure of the generator step, as code:
-#
-# ```
-#  z, labels (2B) ─► G (training) ─► images ─► D (frozen, dropout on) ─┬─► realness ─► BCE vs 0.95 ("real") ──┐
-#                                                                     └─► class ────► sparse CE vs labels ───┴─► sum ─► ∇ ─► update G only
-# ```
+# Section 3 draws the book's figure of the generator step as a diagram.
 
 # %%
 # Setup for Colab, Binder or any Jupyter: installs acgan_lib if it is missing, does nothing if not.
@@ -78,7 +73,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from flax import nnx
 
-from acgan_lib import checkpoint, compile_cache, data, exercises, models, plotting, pretrained, training
+from acgan_lib import checkpoint, compile_cache, data, diagrams, exercises, models, plotting, pretrained, training
 
 compile_cache.enable();  # compiled programs kept on disk: a second run compiles far less
 
@@ -163,6 +158,12 @@ assert top.max() >= 0.9 * len(labels) and float(probs.max(-1).mean()) > 0.9
 # parameters only and updates them with the generator's optimizer. The discriminator is just a
 # function inside the loss: it is never updated. (Its dropout stays active, as in the reference,
 # and the generator runs in training mode, so its batch-norm statistics move.)
+#
+# The step drawn: the grey, hatched discriminator is frozen, and the red arrow is the only update.
+
+# %%
+fig = diagrams.draw_generator_step()
+plt.show()
 
 # %%
 def snapshot(module, kind=nnx.Param):
@@ -603,14 +604,14 @@ assert 0.65 < real_losses.min() and real_losses.max() < 0.8 or SMOKE   # "betwee
 # ## 8. ACGAN among its relatives
 #
 # Notebook 1 wrote ACGAN's objective: `D` maximises $L_S + L_C$, `G` maximises $L_C - L_S$
-# (in practice with the non-saturating realness term). Two close relatives put the label in a
-# different place:
-#
-# ```
-#  conditional GAN (Mirza & Osindero 2014):   D(image, label) ─► realness of the *pair*       (label is an input)
-#  ACGAN (Odena et al. 2017):                 D(image)        ─► realness, class logits      (label is predicted)
-# ```
-#
+# (in practice with the non-saturating realness term). Its close relative, the conditional GAN,
+# puts the label in a different place; the two discriminators side by side:
+
+# %%
+fig = diagrams.draw_cgan_vs_acgan()
+plt.show()
+
+# %% [markdown]
 # * In a **conditional GAN** the discriminator is shown the label and asked "is this a real
 #   (image, label) pair?". A 9 presented as an 8 is a fake pair; the generator is pushed toward
 #   the *whole* distribution of real 8s, but only through the one realness signal.
