@@ -1,8 +1,11 @@
-"""Drawn figures for notebook 3: the two networks as block diagrams, a transposed convolution as overlap-add.
+"""Drawn figures: the two networks as block diagrams and a transposed convolution as overlap-add
+(notebook 3); the ACGAN idea, the discriminator's and the generator's training steps, and a
+conditional GAN beside ACGAN as flow diagrams (notebooks 1, 4 and 5).
 
 Matplotlib only. The shapes and parameter counts on the blocks come from the models themselves
 (:func:`acgan_lib.models.summary_rows`, which traces a batch of one with ``jax.eval_shape``), so a
-change to the architecture changes the drawing.
+change to the architecture changes the drawing. The flow diagrams label their tensors with shapes
+built from :mod:`acgan_lib.models`' constants and :data:`acgan_lib.training.BATCH_SIZE` (B).
 """
 from __future__ import annotations
 
@@ -319,6 +322,60 @@ def draw_generator_step(batch_size: int = training.BATCH_SIZE, latent_dim: int =
                 connectionstyle="angle,angleA=180,angleB=90,rad=8")
     ax.text(5.5, 4.4, f"one generator step: 2B = {2 * batch_size} generated digits (B = training.BATCH_SIZE); "
             "labels are both G's input and the class target", ha="center", va="top", fontsize=9, color="dimgrey")
+    return fig
+
+
+def draw_discriminator_step(batch_size: int = training.BATCH_SIZE, latent_dim: int = models.LATENT_DIM,
+                            num_classes: int = models.NUM_CLASSES, image_shape: tuple[int, ...] = models.IMAGE_SHAPE,
+                            soft_one: float = training.SOFT_ONE, soft_zero: float = training.SOFT_ZERO) -> Figure:
+    """One discriminator step as a flow diagram: B real and B generated digits -> D -> two losses -> update D only.
+
+    Shapes for B = ``batch_size`` real digits; the frozen generator draws B fakes in inference mode
+    and the discriminator sees the 2B stacked (:func:`acgan_lib.training.discriminator_targets`).
+    The generator is drawn grey and hatched, labelled "frozen"; the red arrow marks where the
+    update goes (D only). Returns the figure (open in pyplot: ``plt.show()`` or ``plt.close`` it).
+    """
+    fig, ax = plt.subplots(figsize=(11.0, 4.35))
+    fig.subplots_adjust(0, 0, 1, 1)
+    _flow_axes(ax, 11.0, 4.35)
+    z = _tensor(ax, 0.8, 2.65, "latent z", shape_label("B", latent_dim), w=1.3)
+    sampled = _tensor(ax, 0.8, 1.75, "sampled labels", shape_label("B"), w=1.3)
+    g = _node(ax, 2.45, 2.2, 1.25, 1.5, [("G", {"fontsize": 13, "fontweight": "bold"}),
+                                         ("frozen", {"fontweight": "bold"}), ("inference mode", {"fontsize": 8})],
+              "frozen", gid="frozen")
+    fake = _tensor(ax, 4.2, 2.2, "fake images", shape_label("B", *image_shape), w=1.5)
+    real = _tensor(ax, 4.2, 3.55, "real images", shape_label("B", *image_shape), w=1.5)
+    d = _node(ax, 6.05, 2.9, 1.5, 1.8, [("D", {"fontsize": 13, "fontweight": "bold"}), ("dropout on", {"fontsize": 8}),
+                                        ("sees real + fake:", {"fontsize": 8}),
+                                        (shape_label("2B", *image_shape), {"fontsize": 8, "fontweight": "bold"})],
+              "disc", gid="D")
+    realness = _tensor(ax, 7.9, 3.5, "realness logit", shape_label("2B"), w=1.45)
+    classes = _tensor(ax, 7.9, 2.3, "class logits", shape_label("2B", num_classes), w=1.45)
+    bce = _node(ax, 9.85, 3.5, 1.75, 0.62, [("BCE", {}), (f"vs {soft_one:g} real | {soft_zero:g} fake",
+                                                          {"fontsize": 8})], "loss")
+    sce = _node(ax, 9.85, 2.3, 1.75, 0.62, [("sparse CE", {}), ("vs real | sampled labels", {"fontsize": 8})], "loss")
+    total = _node(ax, 9.85, 0.75, 1.75, 0.62, [("sum", {}), ("loss_D", {"fontsize": 8})], "loss")
+    grad = _node(ax, 7.45, 0.75, 2.3, 0.62, [("∇ of loss_D", {}), ("w.r.t. D's parameters only", {"fontsize": 8})],
+                 "grad")
+    update = _node(ax, 4.9, 0.75, 2.0, 0.62, [("Adam step", {}), ("update D only", {"fontsize": 9,
+                                                                                      "fontweight": "bold",
+                                                                                      "color": UPDATE_COLOUR})],
+                   "grad", gid="update")
+    for a, b in [(_edge(z, "right"), _edge(g, "left", 0.75)), (_edge(sampled, "right"), _edge(g, "left", 0.25)),
+                 (_edge(g, "right"), _edge(fake, "left")),
+                 (_edge(fake, "right"), _edge(d, "left", 0.3)), (_edge(real, "right"), _edge(d, "left", 0.7)),
+                 (_edge(d, "right", 0.8), _edge(realness, "left")), (_edge(d, "right", 0.2), _edge(classes, "left")),
+                 (_edge(realness, "right"), _edge(bce, "left")), (_edge(classes, "right"), _edge(sce, "left")),
+                 (_edge(sce, "bottom"), _edge(total, "top")), (_edge(total, "left"), _edge(grad, "right")),
+                 (_edge(grad, "left"), _edge(update, "right"))]:
+        _flow_arrow(ax, a, b)
+    _flow_arrow(ax, _edge(bce, "right"), _edge(total, "right"),
+                connectionstyle="arc,angleA=0,angleB=0,armA=18,armB=18,rad=6")
+    x_up = 5.55
+    _flow_arrow(ax, (x_up, _edge(update, "top")[1]), (x_up, _edge(d, "bottom")[1]), colour=UPDATE_COLOUR, lw=2.2,
+                gid="update-D")
+    ax.text(5.5, 4.25, f"one discriminator step: B = {batch_size} real digits (training.BATCH_SIZE) "
+            "and B fakes from the frozen generator", ha="center", va="top", fontsize=9, color="dimgrey")
     return fig
 
 

@@ -67,7 +67,7 @@ from matplotlib.patches import FancyBboxPatch  # noqa: E402
 
 from acgan_lib import training  # noqa: E402
 
-FLOWS = ["draw_acgan_idea", "draw_generator_step", "draw_cgan_vs_acgan"]
+FLOWS = ["draw_acgan_idea", "draw_discriminator_step", "draw_generator_step", "draw_cgan_vs_acgan"]
 
 
 @pytest.fixture
@@ -92,6 +92,8 @@ def _expected_shapes(name: str, batch: int, latent: int, classes: int, image: tu
     image_b, image_2b = f"(B, {_dims(*image)})", f"(2B, {_dims(*image)})"
     return {"draw_acgan_idea": {f"(B, {latent})", "(B,)", image_b, image_2b, "(2B,)", f"(2B, {classes})",
                                 f"B = {batch}"},
+            "draw_discriminator_step": {f"(B, {latent})", "(B,)", image_b, image_2b, "(2B,)", f"(2B, {classes})",
+                                        f"B = {batch}"},
             "draw_generator_step": {f"(2B, {latent})", "(2B,)", image_2b, f"(2B, {classes})", f"2B = {2 * batch}"},
             "draw_cgan_vs_acgan": {image_b, "(B,)", f"(B, {classes})"}}[name]
 
@@ -153,8 +155,10 @@ def test_flow_diagram_text_is_legible(name, no_open_figures):
     plt.close(fig)
 
 
-def test_generator_step_marks_the_frozen_discriminator_and_updates_g_only(no_open_figures):
-    fig = diagrams.draw_generator_step()
+@pytest.mark.parametrize("name, trained, frozen_net", [("draw_generator_step", "G", "D"),
+                                                      ("draw_discriminator_step", "D", "G")])
+def test_training_step_marks_the_frozen_network_and_updates_the_other_only(name, trained, frozen_net, no_open_figures):
+    fig = getattr(diagrams, name)()
     renderer = fig.canvas.get_renderer()
     fig.canvas.draw()
     ax = fig.axes[0]
@@ -162,19 +166,19 @@ def test_generator_step_marks_the_frozen_discriminator_and_updates_g_only(no_ope
     frozen = by_gid["frozen"]
     assert frozen.get_hatch() == diagrams.FROZEN_HATCH
     r, g, b, _ = frozen.get_facecolor()
-    assert r == g == b < 1                                      # grey, unlike the coloured generator
-    assert len(set(by_gid["G"].get_facecolor()[:3])) > 1
+    assert r == g == b < 1                                      # grey, unlike the coloured trained network
+    assert len(set(by_gid[trained].get_facecolor()[:3])) > 1 and not by_gid[trained].get_hatch()
     frozen_box = frozen.get_window_extent(renderer)
     inside = [t.get_text() for t in ax.texts if frozen_box.contains(*t.get_window_extent(renderer).get_points().mean(0))]
-    assert "frozen" in inside and "D" in inside
-    # the red update arrow starts at the "update G only" box and ends on the generator, nowhere else
-    path = by_gid["update-G"].get_path().transformed(ax.transData)   # arrow outline, in pixels
-    g_box, update_box = by_gid["G"].get_window_extent(renderer), by_gid["update"].get_window_extent(renderer)
+    assert "frozen" in inside and frozen_net in inside
+    # the red update arrow starts at the "update ... only" box and ends on the trained network, nowhere else
+    path = by_gid[f"update-{trained}"].get_path().transformed(ax.transData)   # arrow outline, in pixels
+    g_box, update_box = by_gid[trained].get_window_extent(renderer), by_gid["update"].get_window_extent(renderer)
     tip = path.vertices[np.argmax(path.vertices[:, 1])]
     assert g_box.x0 <= tip[0] <= g_box.x1 and abs(tip[1] - g_box.y0) < 5
     assert any(update_box.contains(*v) for v in path.vertices)
-    assert any(t.get_text() == "update G only" for t in ax.texts)
-    assert not [p for p in ax.patches if p.get_gid() == "update-G" and frozen_box.overlaps(p.get_window_extent(renderer))]
+    assert any(t.get_text() == f"update {trained} only" for t in ax.texts)
+    assert not frozen_box.overlaps(by_gid[f"update-{trained}"].get_window_extent(renderer))
     plt.close(fig)
 
 
