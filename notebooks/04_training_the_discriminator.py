@@ -30,14 +30,7 @@
 #
 # **Time:** about 40 minutes (the code runs in about a minute on a 2-core CPU).
 #
-# This is the book's figure of the discriminator step, written as code:
-#
-# ```
-#  real images (B) ─────────────────────┐                      realness targets: 0.95 … 0.95 | 0 … 0
-#                                       ├─► D ─┬─► realness ─► binary cross-entropy ──┐
-#  z, sampled labels ─► G (frozen) ─► fake (B) ┘  └─► class ──► sparse categorical CE ─┴─► sum ─► ∇ ─► update D
-#                                                         class targets: real labels | sampled labels
-# ```
+# Section 1 draws the book's figure of the discriminator step as a diagram.
 
 # %%
 # Setup for Colab, Binder or any Jupyter: installs acgan_lib if it is missing, does nothing if not.
@@ -79,7 +72,7 @@ from flax import nnx
 
 import optax
 
-from acgan_lib import compile_cache, data, exercises, models, plotting, pretrained, training
+from acgan_lib import compile_cache, data, diagrams, exercises, models, plotting, pretrained, training
 
 compile_cache.enable();  # compiled programs kept on disk: a second run compiles far less
 
@@ -96,6 +89,12 @@ print("learning rate", training.LEARNING_RATE, "beta1", training.ADAM_BETA1, "SO
 # We take `B = 100` real digits and ask the generator for `B` fakes of randomly sampled classes.
 # The generator is only *used* here, not trained: it runs in inference mode (`train=False`,
 # batch-norm running statistics), exactly like the reference's `generator.predict`.
+#
+# The whole step drawn: the grey, hatched generator is frozen, and the red arrow is the only update.
+
+# %%
+fig = diagrams.draw_discriminator_step()
+plt.show()
 
 # %%
 B = training.BATCH_SIZE
