@@ -8,8 +8,8 @@ Modules, one concern each:
   its help and its rule), ``trainer`` (the loop), ``runlog`` (``losses.csv``), ``checkpoint``,
   ``parallel`` (data parallelism over a device mesh), ``toy`` (the 2-D toy ACGAN of notebook 2);
 * judging and showing: ``judge`` (the independent digit classifier), ``evaluation``
-  (sample-quality metrics), ``summary`` (layer tables), ``plotting``, ``diagrams`` (the networks and
-  the transposed convolution drawn), ``demo`` (the local web page);
+  (sample-quality metrics), ``summary`` (layer tables), ``plotting``, ``diagrams`` (the networks, the
+  transposed convolution and the training steps drawn), ``demo`` (the local web page);
 * plumbing: ``data`` (MNIST loading), ``pretrained`` (the shipped weights), ``files`` (atomic
   writes, the run lock, where commands may write), ``interrupts`` (Ctrl-C / SIGTERM: exit 130),
   ``compile_cache`` (compiled programs kept on disk), ``exercises``

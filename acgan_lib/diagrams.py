@@ -168,12 +168,12 @@ def draw_overlap_add(x=(1.0, 2.0, -1.0), w=(0.5, 1.0, 0.5), stride: int = 2):
     return fig, out
 
 
-# ----------------------------------------------------------------------------- flow diagrams (notebooks 1 and 5)
+# ----------------------------------------------------------------------------- flow diagrams (notebooks 1, 4 and 5)
 # Boxes are placed in inches (each axes spans its figure's size in inches, aspect 1), so a box's
 # size and its text's size can be compared directly: 9 pt is 1/8 inch.
 
 _FLOW_COLOURS = {"tensor": "#ffffff", "net": "#c7e9c0", "disc": "#dadaeb", "frozen": "#d9d9d9",
-                 "loss": "#fdd0a2", "grad": "#fcbba1", "note": "#ffffff"}
+                 "loss": "#fdd0a2", "grad": "#fcbba1"}
 FROZEN_HATCH = "///"
 UPDATE_COLOUR = "#cb181d"
 _LINE = 0.21          # inches between two text lines in a box
@@ -201,8 +201,8 @@ def _node(ax, x: float, y: float, w: float, h: float, lines: list[tuple[str, dic
     frozen = kind == "frozen"
     patch = FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0,rounding_size=0.08",
                            facecolor=_FLOW_COLOURS[kind], edgecolor="dimgrey" if frozen else "black",
-                           hatch=FROZEN_HATCH if frozen else None, lw=1.6 if kind in ("net", "disc", "frozen") else 1,
-                           ls="--" if kind == "note" else "-", gid=gid)
+                           hatch=FROZEN_HATCH if frozen else None, gid=gid,
+                           lw=1.6 if kind in ("net", "disc", "frozen") else 1.0)
     ax.add_patch(patch)
     top = y + (len(lines) - 1) * _LINE / 2
     for i, (text, style) in enumerate(lines):
@@ -213,9 +213,16 @@ def _node(ax, x: float, y: float, w: float, h: float, lines: list[tuple[str, dic
     return patch
 
 
-def _tensor(ax, x: float, y: float, name: str, shape: str, w: float = 1.5, kind: str = "tensor") -> FancyBboxPatch:
+def _tensor(ax, x: float, y: float, name: str, shape: str, w: float = 1.5) -> FancyBboxPatch:
     """A tensor: its name, and its shape in bold below it."""
-    return _node(ax, x, y, w, 0.62, [(name, {}), (shape, {"fontweight": "bold"})], kind)
+    return _node(ax, x, y, w, 0.62, [(name, {}), (shape, {"fontweight": "bold"})], "tensor")
+
+
+def _update_node(ax, x: float, y: float, net: str) -> FancyBboxPatch:
+    """The optimizer step, "update <net> only" in the update colour."""
+    return _node(ax, x, y, 2.0, 0.62, [("Adam step", {}), (f"update {net} only", {"fontweight": "bold",
+                                                                                  "color": UPDATE_COLOUR})],
+                 "grad", gid="update")
 
 
 def _edge(patch: FancyBboxPatch, side: str, frac: float = 0.5) -> tuple[float, float]:
@@ -225,7 +232,9 @@ def _edge(patch: FancyBboxPatch, side: str, frac: float = 0.5) -> tuple[float, f
             "bottom": (x0 + frac * w, y0), "top": (x0 + frac * w, y0 + h)}[side]
 
 
-def _flow_arrow(ax, start, end, colour: str = "black", lw: float = 1.2, gid: str | None = None, **kwargs) -> FancyArrowPatch:
+def _flow_arrow(ax, start, end, colour: str = "black", lw: float = 1.2, gid: str | None = None,
+                **kwargs) -> FancyArrowPatch:
+    """An arrow from ``start`` to ``end`` (inches); ``kwargs`` go to FancyArrowPatch (e.g. ``connectionstyle``)."""
     arrow = FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12, color=colour, lw=lw,
                             shrinkA=0, shrinkB=1, gid=gid, **kwargs)
     ax.add_patch(arrow)
@@ -235,7 +244,7 @@ def _flow_arrow(ax, start, end, colour: str = "black", lw: float = 1.2, gid: str
 def draw_acgan_idea(batch_size: int = training.BATCH_SIZE, latent_dim: int = models.LATENT_DIM,
                     num_classes: int = models.NUM_CLASSES,
                     image_shape: tuple[int, ...] = models.IMAGE_SHAPE) -> Figure:
-    """The ACGAN idea as a flow diagram: (z, class c) -> G -> fake image; real and fake -> D -> two heads -> two losses.
+    """The ACGAN idea as a flow diagram: (z, class c) -> G -> fake; real and fake -> D -> two heads -> two losses.
 
     Shapes are those of one discriminator step of the library: ``batch_size`` (B) real digits and
     B fakes, stacked into one batch of 2B (:func:`acgan_lib.training.discriminator_targets`).
@@ -245,8 +254,7 @@ def draw_acgan_idea(batch_size: int = training.BATCH_SIZE, latent_dim: int = mod
     fig.subplots_adjust(0, 0, 1, 1)
     _flow_axes(ax, 11.0, 3.3)
     z = _tensor(ax, 0.85, 2.55, "latent z", shape_label("B", latent_dim), w=1.4)
-    c = _tensor(ax, 0.85, 1.6, "class c (0…9)" if num_classes == 10 else f"class c (0…{num_classes - 1})",
-                shape_label("B"), w=1.4)
+    c = _tensor(ax, 0.85, 1.6, f"class c (0…{num_classes - 1})", shape_label("B"), w=1.4)
     g = _node(ax, 2.6, 2.075, 1.2, 1.6, [("G", {"fontsize": 13, "fontweight": "bold"}), ("generator", {})], "net",
               gid="G")
     fake = _tensor(ax, 4.35, 2.075, "fake image", shape_label("B", *image_shape), w=1.5)
@@ -304,10 +312,7 @@ def draw_generator_step(batch_size: int = training.BATCH_SIZE, latent_dim: int =
     total = _node(ax, 9.8, 0.75, 1.75, 0.62, [("sum", {}), ("loss_G", {"fontsize": 8})], "loss")
     grad = _node(ax, 6.6, 0.75, 2.3, 0.62, [("∇ of loss_G", {}), ("w.r.t. G's parameters only", {"fontsize": 8})],
                  "grad")
-    update = _node(ax, 3.5, 0.75, 2.0, 0.62, [("Adam step", {}), ("update G only", {"fontsize": 9,
-                                                                                      "fontweight": "bold",
-                                                                                      "color": UPDATE_COLOUR})],
-                   "grad", gid="update")
+    update = _update_node(ax, 3.5, 0.75, "G")
     for a, b in [(_edge(z, "right"), _edge(g, "left", 0.75)), (_edge(labels, "right"), _edge(g, "left", 0.25)),
                  (_edge(g, "right"), _edge(images, "left")), (_edge(images, "right"), _edge(d, "left")),
                  (_edge(d, "right", 0.8), _edge(realness, "left")), (_edge(d, "right", 0.2), _edge(classes, "left")),
@@ -357,10 +362,7 @@ def draw_discriminator_step(batch_size: int = training.BATCH_SIZE, latent_dim: i
     total = _node(ax, 9.85, 0.75, 1.75, 0.62, [("sum", {}), ("loss_D", {"fontsize": 8})], "loss")
     grad = _node(ax, 7.45, 0.75, 2.3, 0.62, [("∇ of loss_D", {}), ("w.r.t. D's parameters only", {"fontsize": 8})],
                  "grad")
-    update = _node(ax, 4.9, 0.75, 2.0, 0.62, [("Adam step", {}), ("update D only", {"fontsize": 9,
-                                                                                      "fontweight": "bold",
-                                                                                      "color": UPDATE_COLOUR})],
-                   "grad", gid="update")
+    update = _update_node(ax, 4.9, 0.75, "D")
     for a, b in [(_edge(z, "right"), _edge(g, "left", 0.75)), (_edge(sampled, "right"), _edge(g, "left", 0.25)),
                  (_edge(g, "right"), _edge(fake, "left")),
                  (_edge(fake, "right"), _edge(d, "left", 0.3)), (_edge(real, "right"), _edge(d, "left", 0.7)),

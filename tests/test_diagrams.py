@@ -85,7 +85,8 @@ def _dims(*dims) -> str:
 
 
 def _texts(fig):
-    return [t for ax in fig.axes for t in [*ax.texts, ax.title] if t.get_text()] + [t for t in fig.texts if t.get_text()]
+    """Every non-empty text of the figure: the axes' texts and titles, and the figure's own."""
+    return [t for t in [*(t for ax in fig.axes for t in [*ax.texts, ax.title]), *fig.texts] if t.get_text()]
 
 
 def _expected_shapes(name: str, batch: int, latent: int, classes: int, image: tuple[int, ...]) -> set[str]:
@@ -169,7 +170,8 @@ def test_training_step_marks_the_frozen_network_and_updates_the_other_only(name,
     assert r == g == b < 1                                      # grey, unlike the coloured trained network
     assert len(set(by_gid[trained].get_facecolor()[:3])) > 1 and not by_gid[trained].get_hatch()
     frozen_box = frozen.get_window_extent(renderer)
-    inside = [t.get_text() for t in ax.texts if frozen_box.contains(*t.get_window_extent(renderer).get_points().mean(0))]
+    inside = [t.get_text() for t in ax.texts
+              if frozen_box.contains(*t.get_window_extent(renderer).get_points().mean(0))]
     assert "frozen" in inside and frozen_net in inside
     # the red update arrow starts at the "update ... only" box and ends on the trained network, nowhere else
     path = by_gid[f"update-{trained}"].get_path().transformed(ax.transData)   # arrow outline, in pixels
