@@ -37,13 +37,13 @@ import numpy as np
 from flax import nnx
 
 from . import files, models
+from .config import MAX_LATENT_DIM
 
 FORMAT_VERSION = 2              # 2: readable array keys ("generator/embedding/embedding")
 LEGACY_FORMAT = 1               # 1 (or none): JAX keystr array keys ("generator/['embedding']['embedding']")
 LATEST = "LATEST"
 PREFIX = "ckpt-"
 MAX_STEP = 10**8 - 1            # ckpt-<step> has eight digits
-MAX_LATENT_DIM = 10_000
 MAX_CLASSES = 1_000
 # Random-number stream state is not saved: every step derives its keys from (seed, step).
 SAVED = nnx.Not(nnx.RngState)

@@ -46,12 +46,11 @@ import optax
 from flax import nnx
 
 from . import models
+# SOFT_ONE = 0.95 (realness target for real images, "one-sided label smoothing"), Adam(2e-4,
+# beta1 0.5), batch 100: the recipe's settings, defined once in acgan_lib.config
+from .config import ADAM_BETA1, BATCH_SIZE, LEARNING_RATE, SOFT_ONE
 
-SOFT_ONE = 0.95          # realness target for real images ("one-sided label smoothing")
 SOFT_ZERO = 0.0          # realness target for generated images in the discriminator step
-LEARNING_RATE = 2e-4
-ADAM_BETA1 = 0.5
-BATCH_SIZE = 100
 
 
 @dataclasses.dataclass(frozen=True)
