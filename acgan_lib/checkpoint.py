@@ -2,15 +2,16 @@
 
 A checkpoint is a directory ``ckpt-<step>/`` with ``arrays.npz`` (every array of every saved
 object, keyed by its path, e.g. ``generator/embedding/embedding`` or ``discriminator/convs/0/kernel``)
-and ``meta.json`` (format version, step, epoch, config, what was saved).  It is written to a hidden temporary directory, fsync'ed, and renamed into place
-in one ``os.rename`` (:func:`acgan_lib.files.atomic_directory`); the ``LATEST`` pointer is then
-replaced atomically.  A process killed at any moment leaves either the old or the new checkpoint
-loadable, never a half-written one.  Loading checks every array's path, shape and finiteness;
+and ``meta.json`` (format version, step, epoch, config, what was saved).  It is written to a hidden
+temporary directory, fsync'ed, and renamed into place in one ``os.rename``
+(:func:`acgan_lib.files.atomic_directory`); the ``LATEST`` pointer is then replaced atomically.  A
+process killed at any moment leaves either the old or the new checkpoint loadable, never a
+half-written one.  Loading checks every array's path, shape and finiteness;
 unreadable files raise :class:`DamagedCheckpoint` naming the file, and
 :func:`load_newest_valid` falls back to older checkpoints when the newest is damaged.
 
 Formats (``meta.json``'s ``format_version``): 2 (written now) keys each array by its path parts
-joined with ``/``; 1 (or no version: checkpoints written before November 2026) keyed it by JAX's
+joined with ``/``; 1 (or no version: what acgan_lib wrote until 2026-11-29) keyed it by JAX's
 ``keystr``, ``generator/['embedding']['embedding']``.  Both load; :func:`read_arrays` gives any
 checkpoint's arrays under the readable keys, and :func:`upgrade` rewrites an old checkpoint in
 the new format (``python scripts/upgrade_checkpoints.py PATH``), the arrays unchanged.
