@@ -1,4 +1,5 @@
-"""Command line: ``python -m acgan_lib COMMAND [options]`` (``--help`` after a command lists its options).
+"""Command line: ``python -m acgan_lib COMMAND [options]`` (``--help`` after a command lists its options;
+``--version`` prints the library's).  Help, the version and argument errors answer before JAX is imported.
 
 Commands:
 
