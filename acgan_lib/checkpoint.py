@@ -1,13 +1,20 @@
 """Checkpoints: atomic, self-describing, checked on load.
 
 A checkpoint is a directory ``ckpt-<step>/`` with ``arrays.npz`` (every array of every saved
-object, keyed ``"<object>/<path>"``) and ``meta.json`` (format version, step, epoch, config,
-what was saved).  It is written to a hidden temporary directory, fsync'ed, and renamed into place
-in one ``os.rename`` (:func:`acgan_lib.files.atomic_directory`); the ``LATEST`` pointer is then
-replaced atomically.  A process killed at any moment leaves either the old or the new checkpoint
-loadable, never a half-written one.  Loading checks every array's path, shape and finiteness;
+object, keyed by its path, e.g. ``generator/embedding/embedding`` or ``discriminator/convs/0/kernel``)
+and ``meta.json`` (format version, step, epoch, config, what was saved).  It is written to a hidden
+temporary directory, fsync'ed, and renamed into place in one ``os.rename``
+(:func:`acgan_lib.files.atomic_directory`); the ``LATEST`` pointer is then replaced atomically.  A
+process killed at any moment leaves either the old or the new checkpoint loadable, never a
+half-written one.  Loading checks every array's path, shape and finiteness;
 unreadable files raise :class:`DamagedCheckpoint` naming the file, and
 :func:`load_newest_valid` falls back to older checkpoints when the newest is damaged.
+
+Formats (``meta.json``'s ``format_version``): 2 (written now) keys each array by its path parts
+joined with ``/``; 1 (or no version: what acgan_lib wrote until 2026-11-29) keyed it by JAX's
+``keystr``, ``generator/['embedding']['embedding']``.  Both load; :func:`read_arrays` gives any
+checkpoint's arrays under the readable keys, and :func:`upgrade` rewrites an old checkpoint in
+the new format (``python scripts/upgrade_checkpoints.py PATH``), the arrays unchanged.
 
 We use plain ``.npz`` + JSON rather than Orbax (Flax's recommended library) because the project
 needs exactly this: synchronous, atomic, dependency-free files that a student can open with
@@ -16,6 +23,7 @@ NumPy, and checkpoints of a few megabytes.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import time
@@ -30,12 +38,13 @@ import numpy as np
 from flax import nnx
 
 from . import files, models
+from .config import MAX_LATENT_DIM
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2              # 2: readable array keys ("generator/embedding/embedding")
+LEGACY_FORMAT = 1               # 1 (or none): JAX keystr array keys ("generator/['embedding']['embedding']")
 LATEST = "LATEST"
 PREFIX = "ckpt-"
 MAX_STEP = 10**8 - 1            # ckpt-<step> has eight digits
-MAX_LATENT_DIM = 10_000
 MAX_CLASSES = 1_000
 # Random-number stream state is not saved: every step derives its keys from (seed, step).
 SAVED = nnx.Not(nnx.RngState)
@@ -54,11 +63,66 @@ class CheckpointWarning(UserWarning):
     """Something about a checkpoint directory was off but could be worked around (e.g. a bad LATEST)."""
 
 
+def _part(entry: Any) -> str:
+    """One path entry as a key part: a dict key or attribute name as it is, a list index as its digits."""
+    value = getattr(entry, "key", getattr(entry, "idx", getattr(entry, "name", entry)))
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"cannot name the path entry {entry!r} in a checkpoint (expected a name or an index)")
+    text = str(value)
+    if not text or "/" in text:
+        raise ValueError(f"cannot save a variable named {text!r} (names must be non-empty and without '/')")
+    return text
+
+
+def array_key(path: tuple) -> str:
+    """The readable key of one array: its path parts joined with "/" (``embedding/embedding``, ``convs/0/kernel``)."""
+    return "/".join(_part(p) for p in path)
+
+
 def flat_arrays(obj: Any) -> dict[str, np.ndarray]:
-    """Every saved array of an nnx object (module or optimizer) as {"['path']...": numpy array}."""
+    """Every saved array of an nnx object (module or optimizer) as {"path/to/array": numpy array}.
+
+    Raises ValueError if two variables would share a key (e.g. a name ``"0"`` beside index 0).
+    """
     pure = nnx.to_pure_dict(nnx.state(obj, SAVED))
-    leaves = jax.tree_util.tree_flatten_with_path(pure)[0]
-    return {jax.tree_util.keystr(p): np.asarray(v) for p, v in leaves}
+    out: dict[str, np.ndarray] = {}
+    for path, value in jax.tree_util.tree_flatten_with_path(pure)[0]:
+        key = array_key(path)
+        if key in out:
+            raise ValueError(f"two variables of {type(obj).__name__} share the checkpoint key {key!r}")
+        out[key] = np.asarray(value)
+    return out
+
+
+_LEGACY_PART = re.compile(r"\['([^'\\/]+)'\]|\[(\d+)\]")
+
+
+def readable_key(legacy: str) -> str | None:
+    """A format-1 key (``generator/['convs'][0]['kernel']``) as a format-2 key (``generator/convs/0/kernel``).
+
+    None when ``legacy`` is not of that form.
+    """
+    name, sep, rest = legacy.partition("/")
+    if not sep or not name or not rest:
+        return None
+    parts, pos = [name], 0
+    for m in _LEGACY_PART.finditer(rest):
+        if m.start() != pos:
+            return None
+        parts.append(m.group(1) if m.group(1) is not None else m.group(2))
+        pos = m.end()
+    return "/".join(parts) if pos == len(rest) else None
+
+
+def _layout_error(where: str, name: str, missing: list[str], extra: list[str]) -> CheckpointError:
+    """The one message for arrays that do not line up with the model: an older library's layout."""
+    said = []
+    if missing:
+        said.append(f"{len(missing)} {name} array(s) this acgan_lib expects are not in it (e.g. {name}/{missing[0]})")
+    if extra:
+        said.append(f"it holds {len(extra)} it does not know (e.g. {name}/{extra[0]})")
+    return CheckpointError(f"{where}: written by an older acgan_lib with a different layout: {'; '.join(said)}. "
+                           f"Start a new run (a new --out), or load it with the acgan_lib version that wrote it")
 
 
 def restore_arrays(obj: Any, arrays: Mapping[str, np.ndarray], name: str, where: str) -> None:
@@ -66,32 +130,30 @@ def restore_arrays(obj: Any, arrays: Mapping[str, np.ndarray], name: str, where:
     state = nnx.state(obj, SAVED)
     pure = nnx.to_pure_dict(state)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(pure)
+    keys = [array_key(path) for path, _ in leaves]
+    missing = [k for k in keys if k not in arrays]
+    extra = sorted(set(arrays) - set(keys))
+    if missing or extra:
+        raise _layout_error(where, name, missing, extra)
     new = []
-    for path, cur in leaves:
-        key = jax.tree_util.keystr(path)
-        if key not in arrays:
-            raise CheckpointError(f"{where}: {name}{key} is missing from the checkpoint; "
-                                  f"it was saved from a different model")
+    for key, (_, cur) in zip(keys, leaves, strict=True):
         val = arrays[key]
         if tuple(val.shape) != tuple(np.shape(cur)):
-            raise CheckpointError(f"{where}: {name}{key} has shape {tuple(val.shape)} in the checkpoint "
+            raise CheckpointError(f"{where}: {name}/{key} has shape {tuple(val.shape)} in the checkpoint "
                                   f"but {tuple(np.shape(cur))} in the model")
         if not (np.issubdtype(val.dtype, np.number) or val.dtype == np.bool_) or np.iscomplexobj(val):
-            raise DamagedCheckpoint(f"{where}: {name}{key} is stored as {val.dtype} (not numbers); the checkpoint "
+            raise DamagedCheckpoint(f"{where}: {name}/{key} is stored as {val.dtype} (not numbers); the checkpoint "
                                     f"is damaged, load an earlier one")
         want = jnp.asarray(cur).dtype
         with np.errstate(over="ignore", invalid="ignore"):
             conv = val.astype(want)      # finiteness is what the model will compute with: 1e39 is inf in float32
         if np.issubdtype(conv.dtype, np.inexact) and not np.isfinite(conv).all():
-            raise DamagedCheckpoint(f"{where}: {name}{key} contains NaN or inf as {conv.dtype} "
+            raise DamagedCheckpoint(f"{where}: {name}/{key} contains NaN or inf as {conv.dtype} "
                                     f"({int((~np.isfinite(conv)).sum())} of {conv.size} values); these weights are "
                                     f"unusable, load an earlier checkpoint")
         if np.issubdtype(want, np.integer) and not np.array_equal(conv, val):
-            raise DamagedCheckpoint(f"{where}: {name}{key} does not fit {want}; the checkpoint is damaged")
+            raise DamagedCheckpoint(f"{where}: {name}/{key} does not fit {want}; the checkpoint is damaged")
         new.append(jnp.asarray(conv))
-    extra = set(arrays) - {jax.tree_util.keystr(p) for p, _ in leaves}
-    if extra:
-        raise CheckpointError(f"{where}: the checkpoint has {name} arrays the model lacks: {sorted(extra)[:3]}")
     nnx.replace_by_pure_dict(state, jax.tree_util.tree_unflatten(treedef, new))
     nnx.update(obj, state)
 
@@ -193,6 +255,23 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def format_version(meta: Mapping[str, Any], ckpt: str | Path = "") -> int:
+    """The checkpoint format ``meta`` declares: 1 when it names none (the first checkpoints), else its number.
+
+    A format newer than :data:`FORMAT_VERSION` raises CheckpointError (upgrade acgan_lib); a
+    value that is not a whole number >= 1 raises DamagedCheckpoint.
+    """
+    f = Path(ckpt) / "meta.json"
+    version = meta.get("format_version", LEGACY_FORMAT)
+    if not _whole(version) or version < LEGACY_FORMAT:
+        raise DamagedCheckpoint(f"{f}: format_version must be a whole number >= 1, got {version!r}; "
+                                f"the checkpoint is damaged")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{f}: written by a newer acgan_lib (checkpoint format {version}; this one reads "
+                              f"formats {LEGACY_FORMAT}-{FORMAT_VERSION}); upgrade acgan_lib to load it")
+    return version
+
+
 def validate_meta(meta: Mapping[str, Any], ckpt: Path) -> None:
     """Check what a checkpoint's ``meta.json`` says before anything uses it (DamagedCheckpoint otherwise).
 
@@ -201,10 +280,7 @@ def validate_meta(meta: Mapping[str, Any], ckpt: Path) -> None:
     ``config.num_classes`` in 2..:data:`MAX_CLASSES` where present; ``epoch`` a whole number >= 0.
     """
     f = Path(ckpt) / "meta.json"
-    version = meta.get("format_version", FORMAT_VERSION)
-    if version != FORMAT_VERSION:
-        raise CheckpointError(f"{f}: format version {version!r}; this acgan_lib reads version {FORMAT_VERSION} "
-                              f"(was it written by another version of acgan_lib?)")
+    format_version(meta, ckpt)
     step = meta.get("step")
     if not _whole(step) or not 0 <= step <= MAX_STEP:
         raise DamagedCheckpoint(f"{f}: step must be a whole number in 0..{MAX_STEP}, got {step!r}; "
@@ -241,16 +317,38 @@ def config_value(meta: Mapping[str, Any], key: str, kind: type, default: Any, wh
     return value
 
 
-def _read_arrays(ckpt: Path) -> dict[str, np.ndarray]:
+def _read_arrays(ckpt: Path, version: int = FORMAT_VERSION) -> dict[str, np.ndarray]:
+    """``arrays.npz`` of ``ckpt`` keyed the readable way (format-1 keys converted; see :func:`readable_key`)."""
     f = ckpt / "arrays.npz"
     try:
         with np.load(f, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+            arrays = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, EOFError, KeyError, ValueError, OSError) as e:
         reason = "it holds Python objects, not plain arrays" if "pickle" in str(e) else \
             f"{type(e).__name__}: {str(e)[:80]}"
         raise DamagedCheckpoint(f"{f} is truncated or not a checkpoint ({reason}); delete {ckpt} "
                                 f"or load another checkpoint") from None
+    if version >= 2:
+        return arrays
+    out: dict[str, np.ndarray] = {}
+    for legacy, value in arrays.items():
+        key = readable_key(legacy)
+        if key is None or key in out:
+            raise CheckpointError(f"{f}: written by an older acgan_lib with a different layout: the array key "
+                                  f"{legacy!r} is not of the form object/['name'][0]...; load it with the "
+                                  f"acgan_lib version that wrote it")
+        out[key] = value
+    return out
+
+
+def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """Every array of the checkpoint meant by ``path``, keyed ``"<object>/<path>"`` whatever its format.
+
+    E.g. ``read_arrays(pretrained.GENERATOR_DIR)["generator/embedding/embedding"]`` (10, 100) float32:
+    the generator's class embeddings, as stored (no model is built, nothing is checked but the files).
+    """
+    ckpt = resolve(path)
+    return _read_arrays(ckpt, format_version(_read_meta_file(ckpt), ckpt))
 
 
 def load(path: str | Path, objects: Mapping[str, Any], check_config: Mapping[str, Any] | None = None) -> dict:
@@ -277,7 +375,7 @@ def load(path: str | Path, objects: Mapping[str, Any], check_config: Mapping[str
     missing = [n for n in objects if n not in meta.get("objects", [])]
     if missing:
         raise CheckpointError(f"{ckpt} does not contain {missing}; it holds {meta.get('objects')}")
-    arrays = _read_arrays(ckpt)
+    arrays = _read_arrays(ckpt, format_version(meta, ckpt))
     # Validate all first (restore into throwaway copies), then restore for real.
     for name, obj in objects.items():
         sub = {k[len(name) + 1:]: v for k, v in arrays.items() if k.startswith(name + "/")}
@@ -333,6 +431,34 @@ def load_newest_valid(path: str | Path, objects: Objects,
                 f"the newest valid one")
         return meta, ckpt
     raise first_error
+
+
+def upgrade(path: str | Path) -> list[Path]:
+    """Rewrite the old-format checkpoints meant by ``path`` (a checkpoint, or every one of a run) in
+    format :data:`FORMAT_VERSION`, each atomically; return the ones rewritten.
+
+    The arrays (values, dtypes, shapes) and the rest of ``meta.json`` stay as they are; only the
+    array keys and ``format_version`` change.  A checkpoint already in the current format is left
+    alone.  Stop any training run writing to ``path`` first.
+    """
+    p = Path(path).expanduser()
+    found = [resolve(p)] if (p / "meta.json").is_file() else complete_checkpoints(resolve(p).parent)
+    done = []
+    for ckpt in found:
+        meta = _read_meta_file(ckpt)
+        version = format_version(meta, ckpt)
+        if version == FORMAT_VERSION:
+            continue
+        arrays = _read_arrays(ckpt, version)
+        with files.atomic_directory(ckpt) as tmp:
+            for other in ckpt.iterdir():       # anything else kept beside the two files travels along
+                if other.name not in ("arrays.npz", "meta.json") and other.is_file():
+                    files.copy_file(other, tmp / other.name)
+            with files.atomic_write(tmp / "arrays.npz", "wb") as f:
+                np.savez(f, **arrays)
+            files.write_json_atomic(tmp / "meta.json", {**meta, "format_version": FORMAT_VERSION})
+        done.append(ckpt)
+    return done
 
 
 def _warn(message: str) -> None:

@@ -1,4 +1,5 @@
-"""Command line: ``python -m acgan_lib COMMAND [options]`` (``--help`` after a command lists its options).
+"""Command line: ``python -m acgan_lib COMMAND [options]`` (``--help`` after a command lists its options;
+``--version`` prints the library's).  Help, the version and argument errors answer before JAX is imported.
 
 Commands:
 
@@ -38,12 +39,12 @@ import time
 import warnings
 from pathlib import Path
 
+from . import __version__
 from .argtypes import number_arg
+from .config import MAX_LATENT_DIM, MAX_SEED   # (config imports no JAX: --help and argument errors stay fast)
 from .files import EXPORT_MARKER
 
 EXIT_OK, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 2, 3, 130   # = interrupts.EXIT_INTERRUPTED
-MAX_SEED = 2**31 - 1           # jax.random.key takes an int32 seed (= config.MAX_SEED)
-MAX_LATENT_DIM = 10_000
 MAX_PER_CLASS = 10_000
 MAX_PNG_PER_CLASS = 100         # rows of a PNG grid; more digits go to an .npz file
 
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m acgan_lib", description="ACGAN on MNIST (JAX / Flax NNX).",
                                 epilog="exit codes: 0 ok, 2 bad input or environment, 3 training diverged, "
                                        "130 interrupted (Ctrl-C or SIGTERM)", formatter_class=fmt)
+    p.add_argument("--version", action="version", version=f"acgan_lib {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train an ACGAN, writing checkpoints, samples and logs to --out",

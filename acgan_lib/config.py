@@ -4,7 +4,9 @@ Every field carries, in its metadata, its help text, the rule a valid value obey
 command line offers it and whether a resumed run must keep it.  :meth:`TrainConfig.validate`
 checks those rules, and the CLI builds ``train``'s options from the same fields
 (:func:`cli_type` turns a rule into an argparse type), so a setting's default, help and bounds
-are written once, here.
+are written once, here.  The reference recipe's numbers are defined here too (``models``,
+``training`` and ``conv_transpose`` import them), and this module imports no JAX: the command
+line builds its options (``--help``, argument errors) before JAX is loaded.
 """
 from __future__ import annotations
 
@@ -15,9 +17,16 @@ from typing import Any, Callable
 import numpy as np
 
 from .argtypes import number_arg
-from .conv_transpose import CONV_IMPLS
-from .models import LATENT_DIM, NUM_CLASSES
-from .training import ADAM_BETA1, BATCH_SIZE, LEARNING_RATE, SOFT_ONE, LossWeights
+
+# The reference recipe (tfjs mnist-acgan): defaults of the TrainConfig fields below, read by the
+# networks (models.LATENT_DIM, ...) and the training steps (training.SOFT_ONE, ...) from here.
+NUM_CLASSES = 10         # digits 0..9
+LATENT_DIM = 100         # length of z
+BATCH_SIZE = 100         # real digits per discriminator step (the generator step uses twice as many)
+LEARNING_RATE = 2e-4     # Adam, both networks
+ADAM_BETA1 = 0.5
+SOFT_ONE = 0.95          # realness target for real images ("one-sided label smoothing")
+CONV_IMPLS = ("auto", "matmul", "xla")   # transposed-convolution implementations (acgan_lib.conv_transpose)
 
 MAX_SEED = 2**31 - 1           # jax.random.key takes an int32 seed
 MAX_LATENT_DIM = 10_000
@@ -107,8 +116,10 @@ class TrainConfig:
                 raise ValueError(f"{f.name} must be {rule[1]}, got {v!r}")
 
     @property
-    def weights(self) -> LossWeights:
+    def weights(self):
         """The two loss weights as :class:`acgan_lib.training.LossWeights`."""
+        from .training import LossWeights     # (JAX is imported only when training needs it)
+
         return LossWeights(self.realness_weight, self.class_weight)
 
 

@@ -25,8 +25,9 @@ import numpy as np
 from flax import nnx
 from jax import lax
 
+from .config import CONV_IMPLS   # ("auto", "matmul", "xla"): the setting's choices, defined once
+
 ConvImpl = Literal["auto", "matmul", "xla"]
-CONV_IMPLS = ("auto", "matmul", "xla")
 
 
 def default_conv_impl() -> str:

@@ -329,8 +329,7 @@ def check_largest_embedding_coordinate(coordinate: int, digit: int = 0) -> bool:
     coordinate, digit = _integer(coordinate, "a coordinate index of z"), _integer(digit, "a digit class (0-9)")
     if not 0 <= digit <= 9:
         raise _BadAnswer(f"digit is a class from 0 to 9, got {digit}")
-    with np.load(checkpoint.resolve(pretrained.GENERATOR_DIR) / "arrays.npz") as z:
-        emb = z["generator/['embedding']['embedding']"][digit]
+    emb = checkpoint.read_arrays(pretrained.GENERATOR_DIR)["generator/embedding/embedding"][digit]
     want = int(np.abs(emb).argmax())
     return _report(coordinate == want,
                    f"z[{want}] (|e_{digit},{want}| = {abs(emb[want]):.2f}); compare it with your measured ranking",

@@ -36,8 +36,19 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 REDELIVER_S = 0.05
 
 
+_COLLECTING = [False]   # a garbage collection is running (set by _track_collection while handlers are installed)
+
+
+def _track_collection(phase: str, info: dict) -> None:
+    _COLLECTING[0] = phase == "start"
+
+
 def _inside_finaliser(frame) -> bool:
-    """True while a ``__del__`` or a garbage-collector callback runs (exceptions there are dropped)."""
+    """True while a ``__del__``, a garbage-collector callback or a collection runs (exceptions there are
+    dropped: a collection also runs weakref callbacks, e.g. ``WeakKeyDictionary``'s, where a re-sent signal
+    landed when a collection took longer than :data:`REDELIVER_S`)."""
+    if _COLLECTING[0]:
+        return True
     callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
     while frame is not None:
         if frame.f_code.co_name == "__del__" or frame.f_code in callbacks:
@@ -70,9 +81,11 @@ def _handlers(handler) -> Iterator[None]:
             old[sig] = signal.signal(sig, handler)
     except ValueError:   # not the main thread: signals keep their handlers
         pass
+    gc.callbacks.append(_track_collection)
     try:
         yield
     finally:
+        gc.callbacks.remove(_track_collection)
         for sig, h in old.items():
             signal.signal(sig, h)
 

@@ -28,11 +28,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from .config import LATENT_DIM, NUM_CLASSES   # 100 and 10 (digits 0..9), the recipe's settings
 from .conv_transpose import ConvImpl, ConvTranspose
 
 IMAGE_SIZE = 28          # MNIST digits are 28 x 28 grey pixels (acgan_lib.data checks its files against this)
-NUM_CLASSES = 10         # digits 0..9
-LATENT_DIM = 100
 IMAGE_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 # Keras BatchNormalization defaults, which the reference uses.
 BN_MOMENTUM = 0.99

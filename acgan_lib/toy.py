@@ -218,9 +218,9 @@ def train(gen: ToyGenerator, disc: ToyDiscriminator, ds: ToyData, steps: int, *,
         callback(0)
     for i in range(steps):
         real_points, real_labels = next(data)
-        key, kd, kg = jax.random.split(key, 3)
-        dm = training.discriminator_step(gen, disc, d_opt, real_points, real_labels, kd, weights=weights)
-        gm = training.generator_step(gen, disc, g_opt, 2 * batch_size, kg, weights=weights)
+        key, key_d_step, key_g_step = jax.random.split(key, 3)   # (kd is the dropout key everywhere else)
+        dm = training.discriminator_step(gen, disc, d_opt, real_points, real_labels, key_d_step, weights=weights)
+        gm = training.generator_step(gen, disc, g_opt, 2 * batch_size, key_g_step, weights=weights)
         history.append({**{f"d_{k}": v for k, v in dm.items()}, **{f"g_{k}": v for k, v in gm.items()}})
         if callback is not None and callback_every and (i + 1) % callback_every == 0:
             callback(i + 1)

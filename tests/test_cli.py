@@ -570,7 +570,7 @@ def test_evaluate_writes_beside_the_checkpoint_and_refuses_a_nan_generator(main,
     ckpt = checkpoint.complete_checkpoints(run_copy / "checkpoints")[-1]
     with np.load(ckpt / "arrays.npz") as z:
         arrays = {k: z[k] for k in z.files}
-    var = next(k for k in arrays if k.startswith("generator/") and k.endswith("['var']"))
+    var = next(k for k in arrays if k.startswith("generator/") and k.endswith("/var"))
     arrays[var] = -np.ones_like(arrays[var])    # finite weights, but sqrt(var) gives NaN pixels
     np.savez(ckpt / "arrays.npz", **arrays)
     for argv in (["evaluate", "--checkpoint", ckpt, "--per-class", "2", "--json", tmp_path / "e.json"],
@@ -657,3 +657,65 @@ def test_demo_exits_130_on_sigterm_like_every_command(tmp_path):
     assert proc.returncode == 130 and "Traceback" not in err, err
     # "stopped" once serving; the CLI's line if the signal lands between the printed URL and serve_forever
     assert "stopped" in out or "interrupted before demo finished" in err
+
+
+# ----------------------------------------------------------------------------- issue 20 §4: nits
+PROBE = """
+import atexit, runpy, sys
+atexit.register(lambda: print("heavy:", sorted(m for m in ("jax", "flax", "optax") if m in sys.modules),
+                              file=sys.stderr))
+sys.argv = ["acgan_lib", *sys.argv[1:]]
+runpy.run_module("acgan_lib", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("args,code,needle", [
+    (["--help"], 0, "train-judge"), (["--version"], 0, "acgan_lib 0."), (["train", "--help"], 0, "--ema-decay"),
+    (["evaluate", "--help"], 0, "--per-class"), (["train", "--batch-size", "0"], 2, "must be >= 1, got 0"),
+    (["generate", "--checkpoint", "x", "--out", "y.png", "--seed", "-1"], 2, "--seed: must be in 0.."),
+    (["bogus"], 2, "invalid choice: 'bogus'"), ([], 2, "the following arguments are required"),
+])
+def test_help_version_and_argument_errors_answer_without_importing_jax(args, code, needle):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == code, r.stderr
+    assert needle in r.stdout + r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "heavy: []"
+
+
+def _to_legacy_layout(ckpt):
+    """Rewrite a checkpoint as acgan_lib wrote it before #20 §1: format 1 keys, no format_version, and each
+    optimizer state a plain optax.adam's (no hyperparameters in the state)."""
+    with np.load(ckpt / "arrays.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    old = {}
+    for key, value in arrays.items():
+        name, path = key.split("/", 1)
+        if name.endswith("_optimizer"):
+            if path.startswith("opt_state/hyperparams/") or path == "opt_state/count":
+                continue
+            path = path.replace("opt_state/inner_state/", "opt_state/")
+        parts = "".join(f"[{p}]" if p.isdigit() else f"['{p}']" for p in path.split("/"))
+        old[f"{name}/{parts}"] = value
+    assert len(old) < len(arrays) and any("['opt_state'][0]['mu']" in k for k in old)
+    np.savez(ckpt / "arrays.npz", **old)
+    meta = json.loads((ckpt / "meta.json").read_text())
+    del meta["format_version"]
+    (ckpt / "meta.json").write_text(json.dumps(meta))
+
+
+def test_a_run_from_an_older_library_layout_says_so_and_its_generator_still_loads(main, trained, small_dir, tmp_path):
+    import shutil
+
+    run_copy = tmp_path / "run"
+    shutil.copytree(trained, run_copy)
+    for ckpt in checkpoint.complete_checkpoints(run_copy / "checkpoints"):
+        _to_legacy_layout(ckpt)
+    before = _tree(run_copy)
+    code, _, err = main(*TRAIN, "--data", small_dir, "--epochs", "2", "--out", run_copy, "--resume")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "written by an older acgan_lib with a different layout" in err and "start a new run" in err.lower()
+    assert "_optimizer/opt_state/" in err and "different model" not in err
+    assert _tree(run_copy) == before
+    code, _, err = main("generate", "--checkpoint", run_copy, "--out", tmp_path / "old.png")   # weights alone: fine
+    assert code == 0 and (tmp_path / "old.png").stat().st_size > 0, err

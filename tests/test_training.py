@@ -44,6 +44,23 @@ def test_generator_step_freezes_the_discriminator_bit_for_bit(nets):
     assert any(not np.array_equal(a, b) for a, b in pairs(stats_before, leaves(gen, nnx.BatchStat)))
 
 
+
+def test_generator_step_reports_each_number_once(nets):
+    """fool_rate (the fraction of fakes judged real) is the generator step's one realness-accuracy number,
+    computed here from the discriminator's logits on the same fakes; the log has a column for every metric."""
+    from acgan_lib import runlog
+
+    gen, disc, g_opt, _ = nets
+    key, n = jax.random.key(3), 32
+    kz, kl, kd = jax.random.split(key, 3)                 # the step's batch, drawn as it draws it
+    z, labels = models.sample_latent(kz, n, gen.latent_dim), models.sample_labels(kl, n, gen.num_classes)
+    _, aux = training.generator_loss_terms(nnx.clone(gen), disc, z, labels, kd)
+    m = jax.device_get(training.generator_step(gen, disc, g_opt, n, key))
+    assert set(m) == {"loss", "realness_loss", "class_loss", "fool_rate", "class_accuracy", "real_probability"}
+    want = float(np.mean(np.asarray(aux["realness_logits"]) > 0))
+    assert float(m["fool_rate"]) == pytest.approx(want, abs=1e-6)
+    assert {f"g_{k}" for k in m} <= set(runlog.LOG_COLUMNS) and "g_realness_accuracy" not in runlog.LOG_COLUMNS
+
 def test_generator_targets_are_soft_one_and_requested_labels(nets):
     gen, disc, _, _ = nets
     z = models.sample_latent(jax.random.key(0), 8)
