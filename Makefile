@@ -54,12 +54,16 @@ run: $(STAMP)
 	ACGAN_DATA=bundled PYTHONUNBUFFERED=1 $(PY) notebooks/run_all.py --out build/notebooks
 
 # --durations=20: the twenty slowest tests, printed at the end (where the minutes go).
+# -n: one pytest worker per core (pytest-xdist); --dist loadscope keeps each notebook's cells, and each
+# test file's module fixtures, on one worker. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= auto
+XDIST := -n $(TEST_WORKERS) --dist loadscope
 test: $(STAMP)
-	ACGAN_SMOKE=1 ACGAN_DATA=bundled $(PY) -m pytest tests notebooks --nbval-lax --durations=20
+	ACGAN_SMOKE=1 ACGAN_DATA=bundled $(PY) -m pytest tests notebooks --nbval-lax $(XDIST) --durations=20
 
 # Everything but the tests that train networks, build venvs or drive a browser (a few minutes).
 test-fast: $(STAMP)
-	$(PY) -m pytest tests -m "not slow and not slow_install and not browser" --durations=20
+	$(PY) -m pytest tests -m "not slow and not slow_install and not browser" $(XDIST) --durations=20
 
 # make test-latest PYTHON=python3.13
 test-latest:
@@ -69,7 +73,7 @@ test-latest:
 	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[$(EXTRAS)]"
 	$(LATEST_VENV)/bin/python -c "import sys, jax, flax, optax, numpy; print('python', sys.version.split()[0], \
 	  '| jax', jax.__version__, '| flax', flax.__version__, '| optax', optax.__version__, '| numpy', numpy.__version__)"
-	MPLBACKEND=Agg $(LATEST_VENV)/bin/python -m pytest tests -m "not slow_install and not browser" --durations=20
+	MPLBACKEND=Agg $(LATEST_VENV)/bin/python -m pytest tests -m "not slow_install and not browser" $(XDIST) --durations=20
 
 student: $(STAMP)
 	$(PY) notebooks/make_student.py --out build/student
