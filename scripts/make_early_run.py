@@ -109,15 +109,26 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/early_run_work")
     ap.add_argument("--max-steps", type=int, default=600)
     ap.add_argument("--gif-only", action="store_true", help="only remake progress.gif from frames.npz")
+    ap.add_argument("--frames-until", type=int, default=None,
+                    help="keep frames (frames.npz, progress.gif) only up to this iteration; with --gif-only, "
+                         "also trims an existing frames.npz")
     ap.add_argument("--export-at", type=iterations, default=EXPORT_AT,
                     help="comma-separated iterations to export the generator at (default %(default)s)")
     ap.add_argument("--disc-at", type=iterations, default=DISC_AT,
                     help="comma-separated iterations to export the discriminator at (default %(default)s)")
     args = ap.parse_args()
     export_at, disc_at = set(args.export_at), set(args.disc_at)
+    until = args.frames_until
     if args.gif_only:
-        with np.load(Path(args.out) / "frames.npz") as f:
-            make_gif({k: f[k] for k in ("step", "eval", "train")}, Path(args.out) / "progress.gif")
+        path = Path(args.out) / "frames.npz"
+        with np.load(path) as f:
+            frames = {k: f[k] for k in f.files}
+        if until is not None:
+            keep = frames["step"] <= until
+            frames.update({k: frames[k][keep] for k in ("step", "eval", "train")})
+            np.savez_compressed(path.with_suffix(".tmp.npz"), **frames)
+            path.with_suffix(".tmp.npz").replace(path)
+        make_gif(frames, Path(args.out) / "progress.gif")
         return
     out, work = Path(args.out), Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
@@ -137,6 +148,8 @@ def main() -> None:
                             train=np.stack(frames["train"]))
 
     def keep_frame():
+        if until is not None and run.step > until:
+            return
         e, t = both_modes(run, z, labels)
         frames["step"].append(run.step)
         frames["eval"].append(e)
