@@ -8,7 +8,7 @@ jit; metrics stay on the device and are fetched every ``log_every`` steps.
 Determinism: one root key ``key(seed)`` is split into one key per purpose (:func:`run_keys`:
 network initialisation, data shuffle, step keys, the sample grid's z), so no key is used twice;
 step ``t`` draws all its randomness from ``fold_in(steps, t)`` and epoch ``e``'s shuffle from
-``fold_in(shuffle, e)``.  (Runs before this scheme, e.g. the shipped assets, used ``key(seed)``
+``fold_in(shuffle, e)``.  (Runs before this scheme, e.g. the shipped pretrained networks, used ``key(seed)``
 for both the initialisation and the step keys; their PROVENANCE names the commit.)  A checkpoint holds parameters, optimizer states,
 batch-norm statistics, step and epoch, so a resumed run computes exactly what an uninterrupted
 one would.
