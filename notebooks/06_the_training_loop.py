@@ -323,7 +323,7 @@ print(f"the live run: about {1000 * per_iter:.0f} ms per iteration after compila
 # fakes it calls real (`g_fool_rate`, $P > 0.5$; that run predates the mean `g_real_probability`).
 # The project also ships a short re-run of the same recipe (seed 0, bundled data, made by
 # `scripts/make_early_run.py`) that logs the mean `g_real_probability` too, with the generator and
-# discriminator at a few iterations and sample grids every 20 iterations.
+# discriminator at a few iterations (up to 750) and sample grids every 20 iterations of the first 200.
 
 # %%
 EARLY = pretrained.EARLY_RUN_DIR
