@@ -17,7 +17,8 @@
 # 4. how long training takes on a CPU, and why a transposed convolution rewritten as a matrix
 #    multiplication makes it several times faster;
 # 5. what the first ~500 iterations really look like: a batch-norm train/eval mismatch that makes
-#    the discriminator reject one set of fakes while it accepts another;
+#    the discriminator reject one set of fakes while it accepts another; then watch 120 live
+#    iterations turn scribbles into digits;
 # 6. why the generator's "real" target keeps its gradient alive where the original minimax loss
 #    would lose it, and what mode collapse looks like;
 # 7. a remedy that leaves the recipe untouched, averaging the generator's weights, and what it
@@ -30,11 +31,12 @@
 # [split/merge](https://flax.readthedocs.io/en/latest/nnx_basics.html); batch normalisation
 # ([Ioffe & Szegedy 2015](https://arxiv.org/abs/1502.03167)).
 #
-# **Time:** about 45 minutes to read and work through. The notebook trains live for only 40
-# iterations (0.45–1.1 s each on an idle 2-core AVX-512 CPU, about 1.3 s on a 2-core AVX2 CPU,
-# plus compilation; the whole notebook runs in about 80 s on a 2-core AMD EPYC, longer on slower
-# CPUs); everything longer is loaded from
-# runs shipped with the project.
+# **Time:** about 45 minutes to read and work through. The notebook trains live twice: 40
+# iterations from scratch (section 3) and 120 from shipped networks (section 6, where digits
+# appear), at 0.45–1.1 s per iteration on an idle 2-core AVX-512 CPU and about 1.3 s on a 2-core
+# AVX2 CPU, plus compilation. The whole notebook took 173 s on a 2-core AMD EPYC shared with other
+# jobs (about 140 s expected on an idle one), longer on slower CPUs; everything longer is loaded
+# from runs shipped with the project.
 
 # %%
 # Setup for Colab, Binder or any Jupyter: installs acgan_lib if it is missing, does nothing if not.
@@ -311,8 +313,9 @@ print(f"the live run: about {1000 * per_iter:.0f} ms per iteration after compila
 # 0.48 s), 1.05 s (Intel Xeon, AVX-512; PyTorch 1.05 s) and 1.34 s (AMD EPYC, AVX2; PyTorch 1.33 s;
 # the same Flax model with `nnx.ConvTranspose`: about 9 s). The live run's figure above is from
 # whatever CPU executed this notebook, with its plots redrawn every 10 iterations. That factor of
-# three between CPUs is why this notebook trains only a few dozen iterations live and loads the
-# longer runs below.
+# three between CPUs is why this notebook trains only a few dozen iterations from scratch and
+# loads the longer runs below (section 6 trains 120 more live, from networks shipped at
+# iteration 750).
 #
 # ## 6. The first iterations: two kinds of fakes
 #
