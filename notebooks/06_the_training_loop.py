@@ -31,12 +31,10 @@
 # [split/merge](https://flax.readthedocs.io/en/latest/nnx_basics.html); batch normalisation
 # ([Ioffe & Szegedy 2015](https://arxiv.org/abs/1502.03167)).
 #
-# **Time:** about 45 minutes to read and work through. The notebook trains live twice: 40
-# iterations from scratch (section 3) and 120 from shipped networks (section 6, where digits
-# appear), at 0.45–1.1 s per iteration on an idle 2-core AVX-512 CPU and about 1.3 s on a 2-core
-# AVX2 CPU, plus compilation. The whole notebook took 173 s on a 2-core AMD EPYC shared with other
-# jobs (about 140 s expected on an idle one), longer on slower CPUs; everything longer is loaded
-# from runs shipped with the project.
+# **Time:** about 45 minutes to read and work through. It trains live 40 iterations from
+# scratch (section 3) and 120 from shipped networks (section 6), at 0.45–1.3 s per iteration on
+# idle 2-core CPUs, plus compilation: 173 s in all on a 2-core AMD EPYC shared with other jobs
+# (about 140 s expected idle), longer on slower CPUs. Longer runs are loaded, not trained.
 
 # %%
 # Setup for Colab, Binder or any Jupyter: installs acgan_lib if it is missing, does nothing if not.
