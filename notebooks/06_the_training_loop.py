@@ -504,7 +504,9 @@ def judge_accuracy(gen):
     return judge_lib.accuracy(digit_judge, models.generate(gen, judge_labels, key=jax.random.key(1)), judge_labels)
 
 
-payoff = trainer.Trainer(config, ds, Path("runs/06_payoff"))
+payoff_out = Path("runs/06_payoff")
+shutil.rmtree(payoff_out, ignore_errors=True)   # a rerun starts afresh
+payoff = trainer.Trainer(config, ds, payoff_out)
 payoff.start_from(checkpoint.load_generator(EARLY / f"generator_{PAYOFF_FROM:04d}"),
                   checkpoint.load_discriminator(EARLY / f"discriminator_{PAYOFF_FROM:04d}"), step=PAYOFF_FROM)
 grid_labels = np.tile(np.arange(10), 4)                                      # 4 rows of z, 10 classes
