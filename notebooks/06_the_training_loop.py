@@ -519,6 +519,7 @@ plt.close(fig)
 
 
 def draw_payoff():
+    """Redraw the figure: the loaded grid, the latest live grid, the judge's accuracy so far."""
     for ax in axes:
         ax.clear()
     first, last = min(grids), max(grids)
