@@ -5,6 +5,7 @@ ASSETS = Path(__file__).parent / "assets"
 GENERATOR_DIR = ASSETS / "pretrained_generator"
 DISCRIMINATOR_DIR = ASSETS / "pretrained_discriminator"
 JUDGE_DIR = ASSETS / "judge"
-# A short early run of the same recipe (generators at a few iterations, the log, an animation):
-# what notebook 6 loads instead of training for minutes (see its PROVENANCE.md)
+# A short early run of the same recipe (the networks at a few iterations, the log, an animation):
+# what notebook 6 loads instead of training for minutes, and where its live payoff starts
+# (the generator + discriminator of iteration 750, `Trainer.start_from`; see its PROVENANCE.md)
 EARLY_RUN_DIR = ASSETS / "early_run"

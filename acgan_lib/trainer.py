@@ -8,7 +8,7 @@ jit; metrics stay on the device and are fetched every ``log_every`` steps.
 Determinism: one root key ``key(seed)`` is split into one key per purpose (:func:`run_keys`:
 network initialisation, data shuffle, step keys, the sample grid's z), so no key is used twice;
 step ``t`` draws all its randomness from ``fold_in(steps, t)`` and epoch ``e``'s shuffle from
-``fold_in(shuffle, e)``.  (Runs before this scheme, e.g. the shipped assets, used ``key(seed)``
+``fold_in(shuffle, e)``.  (Runs before this scheme, e.g. the shipped pretrained networks, used ``key(seed)``
 for both the initialisation and the step keys; their PROVENANCE names the commit.)  A checkpoint holds parameters, optimizer states,
 batch-norm statistics, step and epoch, so a resumed run computes exactly what an uninterrupted
 one would.
@@ -339,6 +339,49 @@ class Trainer:
         if note:
             self.log(note)
         return meta
+
+    # -------------------------------------------------------------- start from given networks
+    def start_from(self, gen: models.Generator, disc: models.Discriminator, step: int = 0) -> None:
+        """Train on from the given networks, e.g. the shipped ``early_run`` exports.
+
+        Copies ``gen``'s and ``disc``'s weights *and* batch-norm running statistics into this
+        trainer's own networks (which are trained from then on; ``gen`` and ``disc`` are not
+        changed).  What is **not** carried over: the optimizer states, which start fresh (Adam's
+        moment estimates at zero, as at step 0; exports do not contain them), and the moving
+        average of the generator, which restarts equal to ``gen`` when ``ema_decay > 0``.  So
+        this is *not* an exact continuation of the run that made the networks; for that, resume
+        a checkpoint (:meth:`restore`).
+
+        ``step`` (default 0) becomes the trainer's iteration count: the next iteration is
+        ``step + 1`` and draws its batch and randomness as iteration ``step + 1`` of this
+        trainer's seed does (``fold_in(steps, step)``, the shuffle of that epoch).
+        ``losses.csv`` keeps only rows up to ``step``.  The networks must have this trainer's
+        shapes (ValueError otherwise); the compiled iteration is reused (no recompilation).
+        """
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+            raise ValueError(f"step must be an integer >= 0, got {step!r}")
+        objs = self._synced()
+        for name, given in (("generator", gen), ("discriminator", disc)):
+            own = objs[name]
+            new = nnx.state(given, nnx.Not(nnx.RngState))
+            old = nnx.state(own, nnx.Not(nnx.RngState))
+            if jax.tree.structure(new) != jax.tree.structure(old):
+                raise ValueError(f"the given {name} has other layers than this trainer's; build it with the "
+                                 f"trainer's latent_dim / num_classes")
+            for (path, a), b in zip(jax.tree.leaves_with_path(new), jax.tree.leaves(old), strict=True):
+                if a.shape != b.shape:
+                    raise ValueError(f"the given {name}'s {jax.tree_util.keystr(path)} has shape {a.shape}, "
+                                     f"this trainer's {b.shape}; build it with the trainer's latent_dim / num_classes")
+            # own buffers, in the trainer's dtypes (the fused iteration donates them; same dtypes = same program)
+            nnx.update(own, jax.tree.map(lambda a, b: jnp.array(a, dtype=b.dtype), new, old))
+        for name, module in (("generator_optimizer", objs["generator"]), ("discriminator_optimizer", objs["discriminator"])):
+            nnx.update(objs[name], nnx.state(training.make_optimizer(module, self.cfg.lr, self.cfg.beta1)))
+        if "generator_ema" in objs:
+            nnx.update(objs["generator_ema"], jax.tree.map(jnp.copy, nnx.state(objs["generator"])))
+        self._split()
+        self.step = int(step)
+        self.train_seconds = 0.0
+        self.run_log.truncate(self.step)
 
     # -------------------------------------------------------------- outputs
     def sample_grid(self) -> np.ndarray:

@@ -444,10 +444,10 @@ assert r0["class_accuracy"] < 0.2 and r0["frechet_ratio"] > 50
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
 # Solution 3: in inference mode (running statistics) every one of the 1,000 flat blobs is judged
-# an "8". Training mode (batch statistics) draws readable digits for only three classes: judged as
-# requested per class [0, 0, .88, 0, 0, 0, .87, 0, 1.0, 0], and 819 of 1,000 are still called "8".
-# So at iteration 200 the batch statistics give the images strokes (notebook 6, section 6), but the
-# generator draws its label for 2, 6 and 8 only; the judge files almost everything else under 8.
+# an "8". Training mode (batch statistics) gives the images strokes (notebook 6, section 6), but
+# they are not yet the requested digits: judged as requested per class
+# [.17, 0, 0, 0, 0, 0, 0, 0, 1.0, 0], and 981 of 1,000 are still called "8". So at iteration 200
+# the generator draws its label for class 8 only; the judge files almost everything under 8.
 g200 = checkpoint.load_generator(pretrained.EARLY_RUN_DIR / "generator_0200")
 z200 = models.sample_latent(jax.random.key(7), len(requested))
 for mode, imgs in (("inference", models.generate(g200, requested, z=z200)),
@@ -461,4 +461,4 @@ for mode, imgs in (("inference", models.generate(g200, requested, z=z200)),
     if mode == "inference":
         assert eights > 0.95, eights
     else:
-        assert set(np.flatnonzero(per_class > 0.5).tolist()) == {2, 6, 8} and eights > 0.7, (per_class, eights)
+        assert set(np.flatnonzero(per_class > 0.5).tolist()) == {8} and eights > 0.9, (per_class, eights)

@@ -6,16 +6,17 @@ A short deterministic run of the reference recipe (seed 0, bundled data) with th
   generator step's fakes);
 * ``generator_NNNN/`` - generator-only exports at a few iterations, weights stored as float16
   (``checkpoint.load_generator`` casts them back to float32); batch-norm statistics stay float32;
-* ``discriminator_0200/`` - the discriminator after iteration 200 (float16 weights);
-* ``frames.npz`` - every ``FRAME_EVERY`` iterations, the sample grid drawn with the same z and
-  labels in both batch-norm modes (uint8 pixels);
+* ``discriminator_NNNN/`` - the discriminator at iterations 200 and 750 (float16 weights); the
+  pair of iteration 750 is where notebook 6's live payoff starts (``Trainer.start_from``);
+* ``frames.npz`` - every ``FRAME_EVERY`` iterations up to ``FRAMES_UNTIL``, the sample grid drawn
+  with the same z and labels in both batch-norm modes (uint8 pixels);
 * ``progress.gif`` - those frames as a matplotlib animation.
 
     PYTHONPATH=. python scripts/make_early_run.py --out acgan_lib/assets/early_run
 
-``--max-steps``, ``--export-at`` and ``--disc-at`` carry the same run further and export the
-generator / discriminator at other iterations (write to a scratch ``--out``: the run also
-rewrites ``losses.csv``, ``frames.npz`` and ``progress.gif`` there).
+``--max-steps``, ``--export-at``, ``--disc-at`` and ``--frames-until`` carry the same run further
+and export the generator / discriminator at other iterations (write to a scratch ``--out``: the
+run also rewrites ``losses.csv``, ``frames.npz`` and ``progress.gif`` there).
 """
 from __future__ import annotations
 
@@ -33,9 +34,11 @@ from flax import nnx
 
 from acgan_lib import checkpoint, data, models, trainer
 
-EXPORT_AT = (100, 200, 300, 530)
-DISC_AT = (200,)
+EXPORT_AT = (100, 200, 750)
+DISC_AT = (200, 750)
+MAX_STEPS = 750
 FRAME_EVERY = 20
+FRAMES_UNTIL = 200       # the animation shows the first 200 iterations (keeps the gif small)
 FRAME_ROWS = 5           # rows of the animated grid (one z per row, one class per column)
 
 
@@ -107,17 +110,28 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="acgan_lib/assets/early_run")
     ap.add_argument("--work", default="/tmp/early_run_work")
-    ap.add_argument("--max-steps", type=int, default=600)
+    ap.add_argument("--max-steps", type=int, default=MAX_STEPS)
     ap.add_argument("--gif-only", action="store_true", help="only remake progress.gif from frames.npz")
+    ap.add_argument("--frames-until", type=int, default=FRAMES_UNTIL,
+                    help="keep frames (frames.npz, progress.gif) only up to this iteration (default "
+                         "%(default)s); with --gif-only, also trims an existing frames.npz")
     ap.add_argument("--export-at", type=iterations, default=EXPORT_AT,
                     help="comma-separated iterations to export the generator at (default %(default)s)")
     ap.add_argument("--disc-at", type=iterations, default=DISC_AT,
                     help="comma-separated iterations to export the discriminator at (default %(default)s)")
     args = ap.parse_args()
     export_at, disc_at = set(args.export_at), set(args.disc_at)
+    until = args.frames_until
     if args.gif_only:
-        with np.load(Path(args.out) / "frames.npz") as f:
-            make_gif({k: f[k] for k in ("step", "eval", "train")}, Path(args.out) / "progress.gif")
+        path = Path(args.out) / "frames.npz"
+        with np.load(path) as f:
+            frames = {k: f[k] for k in f.files}
+        if until is not None:
+            keep = frames["step"] <= until
+            frames.update({k: frames[k][keep] for k in ("step", "eval", "train")})
+            np.savez_compressed(path.with_suffix(".tmp.npz"), **frames)
+            path.with_suffix(".tmp.npz").replace(path)
+        make_gif(frames, Path(args.out) / "progress.gif")
         return
     out, work = Path(args.out), Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
@@ -137,6 +151,8 @@ def main() -> None:
                             train=np.stack(frames["train"]))
 
     def keep_frame():
+        if until is not None and run.step > until:
+            return
         e, t = both_modes(run, z, labels)
         frames["step"].append(run.step)
         frames["eval"].append(e)

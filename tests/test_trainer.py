@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from acgan_lib import checkpoint, data, models, trainer
+from acgan_lib import checkpoint, data, models, pretrained, trainer
 from conftest import count_compilations, leaves, pairs
 
 
@@ -332,3 +332,53 @@ def test_every_purpose_has_its_own_key():
     used_in_training = {raw(jax.random.fold_in(keys[p], t)) for p in ("shuffle", "steps") for t in range(20)}
     assert len(init_draws) == 40 and not init_draws & used_in_training
     assert raw(trainer.run_keys(3)["steps"]) == raw(keys["steps"])      # a function of the seed only
+
+
+# ----------------------------------------------------------------------------- issue 19 §3: start from shipped networks
+def test_start_from_trains_the_given_networks_with_fresh_adam(tmp_path, small):
+    """start_from loads weights and batch-norm statistics; the first iteration after it is a fresh
+    Adam step from exactly those weights (every parameter moves by at most lr, most by about lr)."""
+    donor = trainer.Trainer(cfg(), small, tmp_path / "donor", log=lambda s: None)
+    donor.run_iterations(2)
+    given = [leaves(donor.gen, nnx.Not(nnx.RngState)), leaves(donor.disc, nnx.Not(nnx.RngState))]
+    fresh = trainer.Trainer(cfg(seed=5), small, tmp_path / "fresh", log=lambda s: None)
+    untouched_opt = leaves(fresh.g_opt) + leaves(fresh.d_opt)
+    fresh.start_from(donor.gen, donor.disc, step=7)
+    assert fresh.step == 7 and fresh.gen is not donor.gen
+    for net, want in pairs((fresh.gen, fresh.disc), given):
+        assert all(np.array_equal(a, b) for a, b in pairs(leaves(net, nnx.Not(nnx.RngState)), want))
+    # the optimizer states are those of a new run (Adam's step count 0, moments 0), not the donor's
+    assert all(np.array_equal(a, b) for a, b in pairs(leaves(fresh.g_opt) + leaves(fresh.d_opt), untouched_opt))
+    before = leaves(fresh.gen, nnx.Param) + leaves(fresh.disc, nnx.Param)
+    fresh.run_iterations(1)
+    moved = np.concatenate([np.abs(a - b).ravel() for a, b in
+                            pairs(leaves(fresh.gen, nnx.Param) + leaves(fresh.disc, nnx.Param), before)])
+    lr = fresh.cfg.lr
+    assert moved.max() <= lr * 1.001 and np.median(moved) > 0.5 * lr, (moved.max(), np.median(moved))
+    # the donor's networks are not changed by training the trainer that started from them
+    assert all(np.array_equal(a, b) for a, b in pairs(leaves(donor.gen, nnx.Not(nnx.RngState)), given[0]))
+
+
+def test_start_from_reuses_the_compiled_iteration(tmp_path, small):
+    """Loading the shipped networks (float16 on disk, eval mode) does not change the program:
+    training on from them compiles nothing."""
+    first = trainer.Trainer(cfg(), small, tmp_path / "first", log=lambda s: None)
+    first.run_iterations(1)
+    entries = trainer._iteration._cache_size()
+    gen = checkpoint.load_generator(pretrained.EARLY_RUN_DIR / "generator_0200")
+    disc = checkpoint.load_discriminator(pretrained.EARLY_RUN_DIR / "discriminator_0200")
+    t = trainer.Trainer(cfg(), small, tmp_path / "t", log=lambda s: None)
+    t.start_from(gen, disc)
+    with count_compilations() as compiled:
+        t.run_iterations(2)
+    assert compiled[0] == 0
+    assert trainer._iteration._cache_size() == entries >= 1
+
+
+def test_start_from_refuses_networks_of_another_shape(tmp_path, small):
+    t = trainer.Trainer(cfg(), small, tmp_path / "t", log=lambda s: None)
+    other = models.Generator(latent_dim=50, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="latent_dim"):
+        t.start_from(other, t.disc)
+    with pytest.raises(ValueError, match="step must be an integer"):
+        t.start_from(t.gen, t.disc, step=-1)
