@@ -55,9 +55,10 @@ run: $(STAMP)
 
 # --durations=20: the twenty slowest tests, printed at the end (where the minutes go).
 # -n: one pytest worker per core (pytest-xdist); --dist loadscope keeps each notebook's cells, and each
-# test file's module fixtures, on one worker. TEST_WORKERS=0 runs everything in one process.
+# test file's module fixtures, on one worker; --no-loadscope-reorder hands the files out in the order
+# tests/conftest.py puts them (longest first). TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= auto
-XDIST := -n $(TEST_WORKERS) --dist loadscope
+XDIST := -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 test: $(STAMP)
 	ACGAN_SMOKE=1 ACGAN_DATA=bundled $(PY) -m pytest tests notebooks --nbval-lax $(XDIST) --durations=20
 

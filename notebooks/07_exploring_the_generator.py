@@ -443,11 +443,13 @@ print(f"untrained: accuracy {r0['class_accuracy']:.2f}, Fréchet ratio {r0['frec
 assert r0["class_accuracy"] < 0.2 and r0["frechet_ratio"] > 50
 
 # %% jupyter={"source_hidden": true} tags=["solution"]
-# Solution 3: in inference mode (running statistics) every one of the 1,000 flat blobs is judged
+# Solution 3: in inference mode (running statistics) the flat blobs are all, or nearly all, judged
 # an "8". Training mode (batch statistics) gives the images strokes (notebook 6, section 6), but
-# they are not yet the requested digits: judged as requested per class
-# [.17, 0, 0, 0, 0, 0, 0, 0, 1.0, 0], and 981 of 1,000 are still called "8". So at iteration 200
-# the generator draws its label for class 8 only; the judge files almost everything under 8.
+# the judge still reads the requested digit only for class 8, and calls more than 90 % of them
+# "8" (printed). Yet the early run's log says its own discriminator read the requested label
+# from 98 % of the generator step's fakes at iteration 200 (`g_class_accuracy`): the generator
+# already marks each label in a way its discriminator reads, not yet as a digit that a classifier
+# of real digits recognises. Class 8 scores 1.0 only because the judge calls almost everything 8.
 g200 = checkpoint.load_generator(pretrained.EARLY_RUN_DIR / "generator_0200")
 z200 = models.sample_latent(jax.random.key(7), len(requested))
 for mode, imgs in (("inference", models.generate(g200, requested, z=z200)),
@@ -462,3 +464,7 @@ for mode, imgs in (("inference", models.generate(g200, requested, z=z200)),
         assert eights > 0.95, eights
     else:
         assert set(np.flatnonzero(per_class > 0.5).tolist()) == {8} and eights > 0.9, (per_class, eights)
+early_log = np.genfromtxt(pretrained.EARLY_RUN_DIR / "losses.csv", delimiter=",", names=True)
+g_acc_200 = float(early_log["g_class_accuracy"][early_log["step"] == 200][0])
+print(f"early run, iteration 200: the discriminator read the requested label from {g_acc_200:.0%} of G's fakes")
+assert 0.97 < g_acc_200 < 0.99, g_acc_200

@@ -23,10 +23,22 @@ from flax import nnx  # noqa: E402
 from acgan_lib import models, training  # noqa: E402
 
 
+# `make test` runs two or more pytest workers (pytest-xdist, --dist loadscope --no-loadscope-reorder):
+# each file goes whole to one worker, in collection order. The longest files go first (their
+# measured minutes: `make test`'s --durations), so no worker is left alone with a long one at the
+# end. Only the order changes: every test still runs, in its file's own order.
+LONG_FILES_FIRST = ["test_cli.py", "08_scaling_out.ipynb", "test_parallel.py", "test_fresh_jupyter.py",
+                    "test_readme.py", "06_the_training_loop.ipynb", "05_training_the_generator.ipynb",
+                    "04_training_the_discriminator.ipynb", "test_trainer.py", "test_step_checks.py",
+                    "test_compile_cache.py", "test_browser.py", "test_training.py", "02_a_2d_toy_acgan.ipynb"]
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or getattr(item, "originalname", None) in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
+    rank = {name: i for i, name in enumerate(LONG_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))      # stable: a file's own order is kept
 
 
 @pytest.fixture
