@@ -32,11 +32,9 @@
 # ([Ioffe & Szegedy 2015](https://arxiv.org/abs/1502.03167)).
 #
 # **Time:** about 45 minutes to read and work through. It trains live 40 iterations from
-# scratch (section 3) and 120 from shipped networks (section 6), at 0.45–1.3 s per iteration on
-# idle 2-core CPUs, plus compilation. The committed run took 171 s on a 2-core AMD EPYC running
-# at half its benchmark speed that day (about 0.94 s per iteration with the plots, section 5;
-# `notebooks/RUNTIMES.md`); about a minute less at its usual 0.45 s. Longer runs are loaded,
-# not trained.
+# scratch (section 3) and 120 from shipped networks (section 6), 0.45–1.3 s each on 2-core CPUs:
+# the committed run took 171 s on an AMD EPYC at half its usual speed (0.94 s per iteration,
+# section 5; `notebooks/RUNTIMES.md`). Longer runs are loaded, not trained.
 
 # %%
 # Setup for Colab, Binder or any Jupyter: installs acgan_lib if it is missing, does nothing if not.
