@@ -283,6 +283,19 @@ def draw_acgan_idea(batch_size: int = training.BATCH_SIZE, latent_dim: int = mod
     return fig
 
 
+def _two_losses_to_update(ax, net, realness, classes, bce, sce, total, grad, update) -> None:
+    """The arrows both training steps share: the network's two heads -> their losses -> sum -> ∇ -> update."""
+    for a, b in [(_edge(net, "right", 0.8), _edge(realness, "left")),
+                 (_edge(net, "right", 0.2), _edge(classes, "left")),
+                 (_edge(realness, "right"), _edge(bce, "left")), (_edge(classes, "right"), _edge(sce, "left")),
+                 (_edge(sce, "bottom"), _edge(total, "top")), (_edge(total, "left"), _edge(grad, "right")),
+                 (_edge(grad, "left"), _edge(update, "right"))]:
+        _flow_arrow(ax, a, b)
+    # the realness loss joins the sum around the right of the class loss
+    _flow_arrow(ax, _edge(bce, "right"), _edge(total, "right"),
+                connectionstyle="arc,angleA=0,angleB=0,armA=18,armB=18,rad=6")
+
+
 def draw_generator_step(batch_size: int = training.BATCH_SIZE, latent_dim: int = models.LATENT_DIM,
                         num_classes: int = models.NUM_CLASSES, image_shape: tuple[int, ...] = models.IMAGE_SHAPE,
                         soft_one: float = training.SOFT_ONE) -> Figure:
@@ -314,15 +327,9 @@ def draw_generator_step(batch_size: int = training.BATCH_SIZE, latent_dim: int =
                  "grad")
     update = _update_node(ax, 3.5, 0.75, "G")
     for a, b in [(_edge(z, "right"), _edge(g, "left", 0.75)), (_edge(labels, "right"), _edge(g, "left", 0.25)),
-                 (_edge(g, "right"), _edge(images, "left")), (_edge(images, "right"), _edge(d, "left")),
-                 (_edge(d, "right", 0.8), _edge(realness, "left")), (_edge(d, "right", 0.2), _edge(classes, "left")),
-                 (_edge(realness, "right"), _edge(bce, "left")), (_edge(classes, "right"), _edge(sce, "left")),
-                 (_edge(sce, "bottom"), _edge(total, "top")), (_edge(total, "left"), _edge(grad, "right")),
-                 (_edge(grad, "left"), _edge(update, "right"))]:
+                 (_edge(g, "right"), _edge(images, "left")), (_edge(images, "right"), _edge(d, "left"))]:
         _flow_arrow(ax, a, b)
-    # the realness loss joins the sum around the right of the class loss
-    _flow_arrow(ax, _edge(bce, "right"), _edge(total, "right"),
-                connectionstyle="arc,angleA=0,angleB=0,armA=18,armB=18,rad=6")
+    _two_losses_to_update(ax, d, realness, classes, bce, sce, total, grad, update)
     _flow_arrow(ax, _edge(update, "left", 0.5), _edge(g, "bottom"), colour=UPDATE_COLOUR, lw=2.2, gid="update-G",
                 connectionstyle="angle,angleA=180,angleB=90,rad=8")
     ax.text(5.5, 4.4, f"one generator step: 2B = {2 * batch_size} generated digits (B = training.BATCH_SIZE); "
@@ -365,14 +372,9 @@ def draw_discriminator_step(batch_size: int = training.BATCH_SIZE, latent_dim: i
     update = _update_node(ax, 4.9, 0.75, "D")
     for a, b in [(_edge(z, "right"), _edge(g, "left", 0.75)), (_edge(sampled, "right"), _edge(g, "left", 0.25)),
                  (_edge(g, "right"), _edge(fake, "left")),
-                 (_edge(fake, "right"), _edge(d, "left", 0.3)), (_edge(real, "right"), _edge(d, "left", 0.7)),
-                 (_edge(d, "right", 0.8), _edge(realness, "left")), (_edge(d, "right", 0.2), _edge(classes, "left")),
-                 (_edge(realness, "right"), _edge(bce, "left")), (_edge(classes, "right"), _edge(sce, "left")),
-                 (_edge(sce, "bottom"), _edge(total, "top")), (_edge(total, "left"), _edge(grad, "right")),
-                 (_edge(grad, "left"), _edge(update, "right"))]:
+                 (_edge(fake, "right"), _edge(d, "left", 0.3)), (_edge(real, "right"), _edge(d, "left", 0.7))]:
         _flow_arrow(ax, a, b)
-    _flow_arrow(ax, _edge(bce, "right"), _edge(total, "right"),
-                connectionstyle="arc,angleA=0,angleB=0,armA=18,armB=18,rad=6")
+    _two_losses_to_update(ax, d, realness, classes, bce, sce, total, grad, update)
     x_up = 5.55
     _flow_arrow(ax, (x_up, _edge(update, "top")[1]), (x_up, _edge(d, "bottom")[1]), colour=UPDATE_COLOUR, lw=2.2,
                 gid="update-D")
